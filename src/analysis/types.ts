@@ -1,0 +1,87 @@
+// The data the analysis works on (windows of integer counts per arm) and what it returns
+// (a verdict with its evidence). Shared by the live path, the trace replay and the benchmark.
+
+export type Arm = 'stable' | 'canary';
+
+/** Cumulative request counts per latency bucket edge, within one window (not over time). */
+export interface LatencyCounts {
+  /** le[i] = requests with duration <= latencyBucketsMs[i], within the window. */
+  le: number[];
+  /** all requests seen by the histogram in the window (the +Inf bucket). */
+  count: number;
+}
+
+/** Integer counts of one arm in one non-overlapping analysis window. */
+export interface ArmCounts {
+  requests: number;
+  /** 5xx responses. */
+  errors: number;
+  latency?: LatencyCounts;
+}
+
+/** One analysis interval. `t` is seconds since the canary started, at the window's start. */
+export interface Window {
+  t: number;
+  /** the canary weight in force during the window (the step). */
+  canaryWeight: number;
+  stable: ArmCounts;
+  canary: ArmCounts;
+}
+
+export type Decision = 'promote' | 'hold' | 'rollback';
+
+/** An absolute check (success rate, p99, custom PromQL) and how it came out. */
+export interface GuardOutcome {
+  name: string;
+  /** null when there was no data to judge. */
+  value: number | null;
+  threshold: number;
+  /** the value passes when `value <op> threshold` holds. */
+  op: '<=' | '>=' | '<' | '>';
+  status: 'pass' | 'fail' | 'no-data';
+  /** the PromQL that produced the value, when it came from Prometheus. */
+  query?: string;
+}
+
+/** The sequential comparison of one guarded metric (5xx, or slow requests at one bucket edge). */
+export interface MetricEvidence {
+  /** e.g. "5xx" or "latency>500ms". */
+  metric: string;
+  canaryEvents: number;
+  stableEvents: number;
+  /** bad events per request, per arm, over the canary's history. */
+  canaryRate: number;
+  stableRate: number;
+  /** the mixture statistic log M and the rollback threshold log(1/alpha_m). */
+  logM: number;
+  logThreshold: number;
+  /** the anytime-valid confidence bounds on the canary/stable rate ratio (exp(delta)). */
+  ratioLower: number;
+  ratioUpper: number;
+}
+
+export interface ArmSummary {
+  requests: number;
+  errors: number;
+  errorRate: number | null;
+  p99Ms: number | null;
+}
+
+export interface Evidence {
+  /** windows judged since the canary started, and in the current step. */
+  windows: number;
+  stepWindows: number;
+  stepSeconds: number;
+  /** per-arm totals in the current step. */
+  canary: ArmSummary;
+  stable: ArmSummary;
+  metrics: MetricEvidence[];
+  guards: GuardOutcome[];
+}
+
+export interface Verdict {
+  decision: Decision;
+  /** one sentence a person can read in a commit message or a log line. */
+  reason: string;
+  evidence: Evidence;
+}

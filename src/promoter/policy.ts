@@ -1,0 +1,108 @@
+// CanaryPolicy: one per service, kept in the GitOps repository beside the service's manifests.
+// The zod schema is the source of truth; schemas/canary-policy.schema.json is generated from it.
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { DEFAULT_STEPS, analysisSchema, stepSchema } from '../analysis/settings.js';
+import { ConfigError } from '../errors.js';
+
+export const POLICY_API_VERSION = 'delivery.docuthinker.io/v1alpha1';
+export const POLICY_KIND = 'CanaryPolicy';
+
+const repoPath = z
+  .string()
+  .min(1)
+  .refine((p) => !p.startsWith('/') && !p.split('/').includes('..'), 'must be a path inside the repository');
+
+const deploymentRef = z
+  .object({
+    file: repoPath.describe('the Deployment manifest, relative to the repository root'),
+    container: z.string().min(1).describe('the container whose image is the version'),
+  })
+  .strict();
+
+export const canaryPolicySchema = z
+  .object({
+    apiVersion: z.literal(POLICY_API_VERSION),
+    kind: z.literal(POLICY_KIND),
+    metadata: z
+      .object({
+        name: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS-1123 label'),
+      })
+      .loose(),
+    spec: z
+      .object({
+        service: z.string().min(1).describe('the Kubernetes Service (destination_service_name)'),
+        namespace: z.string().min(1),
+        virtualService: z
+          .object({
+            file: repoPath,
+            name: z.string().min(1),
+            route: z.string().min(1).describe('the name of the weighted HTTP route in the VirtualService'),
+          })
+          .strict(),
+        subsets: z
+          .object({ stable: z.string().default('stable'), canary: z.string().default('canary') })
+          .strict()
+          .default({ stable: 'stable', canary: 'canary' }),
+        deployments: z.object({ stable: deploymentRef, canary: deploymentRef }).strict(),
+        argocd: z
+          .object({
+            application: z.string().min(1).describe('the Argo CD Application that applies these files'),
+            namespace: z.string().default('argocd'),
+          })
+          .strict(),
+        steps: z
+          .array(stepSchema)
+          .min(1)
+          .default(DEFAULT_STEPS)
+          .refine(
+            (steps) => steps.every((s, i) => i === 0 || s.weight > (steps[i - 1]?.weight ?? 0)),
+            'step weights must increase',
+          )
+          .refine((steps) => steps.at(-1)?.weight === 100, 'the last step must be weight 100'),
+        analysis: analysisSchema.default(analysisSchema.parse({})),
+        delivery: z
+          .object({
+            mode: z.enum(['push', 'pull-request']).default('push'),
+            branch: z.string().default('main'),
+          })
+          .strict()
+          .default({ mode: 'push', branch: 'main' }),
+        paused: z.boolean().default(false).describe('hold this canary where it is'),
+      })
+      .strict(),
+  })
+  .strict();
+
+export type CanaryPolicy = z.output<typeof canaryPolicySchema>;
+
+/** The files a policy allows the promoter to write; nothing else may change in its commits. */
+export function writablePaths(policy: CanaryPolicy): string[] {
+  const { virtualService, deployments } = policy.spec;
+  return [virtualService.file, deployments.stable.file, deployments.canary.file];
+}
+
+function formatIssuePath(path: readonly PropertyKey[]): string {
+  return path.length === 0 ? '(root)' : path.map(String).join('.');
+}
+
+/** Parses one policy file's text; a bad policy is a ConfigError naming the file and each field. */
+export function parseCanaryPolicy(text: string, file: string): CanaryPolicy {
+  const doc = parseDocument(text, { prettyErrors: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(file, doc.errors.map((e) => `YAML: ${e.message.split('\n')[0] ?? e.message}`));
+  }
+  const result = canaryPolicySchema.safeParse(doc.toJS());
+  if (!result.success) {
+    throw new ConfigError(
+      file,
+      result.error.issues.map((issue) => `${formatIssuePath(issue.path)}: ${issue.message}`),
+    );
+  }
+  return result.data;
+}
+
+/** JSON Schema for editors, generated from the zod schema (input side, so defaults are optional). */
+export function canaryPolicyJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(canaryPolicySchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+}
