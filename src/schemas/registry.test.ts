@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { createSchemaRegistry } from './registry.js';
+
+const registry = createSchemaRegistry();
+
+describe('schema registry over ../shared/schemas', () => {
+  it('knows the Istio, Argo CD, Prometheus Operator and Kubernetes kinds', () => {
+    const kinds = registry.knownKinds();
+    for (const k of [
+      'networking.istio.io/v1/VirtualService',
+      'security.istio.io/v1/PeerAuthentication',
+      'argoproj.io/v1alpha1/Application',
+      'monitoring.coreos.com/v1/PrometheusRule',
+      'apps/v1/Deployment',
+      'v1/Service',
+    ]) {
+      expect(kinds).toContain(k);
+    }
+  });
+
+  it('accepts a valid VirtualService and names the path of a wrong type and an unknown field', () => {
+    const validate = registry.validatorFor('networking.istio.io/v1', 'VirtualService')!;
+    const good = {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name: 'backend' },
+      spec: { hosts: ['backend'], http: [{ name: 'primary', route: [{ destination: { host: 'backend', subset: 'stable' }, weight: 100 }] }] },
+    };
+    expect(validate(good)).toEqual([]);
+    const bad = structuredClone(good) as { spec: { http: { route: { weight: unknown }[]; colour?: string }[] } };
+    bad.spec.http[0]!.route[0]!.weight = 'heavy';
+    bad.spec.http[0]!.colour = 'blue';
+    const issues = validate(bad);
+    expect(issues).toContainEqual(expect.objectContaining({ path: '/spec/http/0/route/0/weight' }));
+    expect(issues).toContainEqual({ path: '/spec/http/0', message: 'unknown field "colour"' });
+  });
+
+  it('validates Kubernetes objects against the draft-04 JSON schemas', () => {
+    const validate = registry.validatorFor('v1', 'Service')!;
+    expect(validate({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'a' }, spec: { ports: [{ port: 8080 }] } })).toEqual([]);
+    expect(validate({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'a' }, spec: { ports: [{ port: 'http' }] } }).length).toBeGreaterThan(0);
+  });
+
+  it('returns undefined for a kind it has no schema for', () => {
+    expect(registry.validatorFor('example.com/v1', 'Widget')).toBeUndefined();
+  });
+});
