@@ -104,5 +104,5 @@ export function parseCanaryPolicy(text: string, file: string): CanaryPolicy {
 
 /** JSON Schema for editors, generated from the zod schema (input side, so defaults are optional). */
 export function canaryPolicyJsonSchema(): Record<string, unknown> {
-  return z.toJSONSchema(canaryPolicySchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  return z.toJSONSchema(canaryPolicySchema, { io: 'input', unrepresentable: 'any' });
 }

@@ -5,7 +5,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import AjvDraft04 from 'ajv-draft-04';
+import ajvDraft04 from 'ajv-draft-04';
 import { parseAllDocuments } from 'yaml';
 import { PermanentError } from '../errors.js';
 
@@ -132,7 +132,7 @@ export function createSchemaRegistry(dir: string = defaultSchemasDir()): SchemaR
     throw new PermanentError(`schema directory not found: ${dir} (set PROMOTER_SCHEMAS_DIR or pass --schemas)`);
   }
   const crdAjv = configure(new Ajv({ strict: false, allErrors: true, discriminator: false }));
-  const k8sAjv = configure(new AjvDraft04({ strict: false, allErrors: true }) as unknown as Ajv);
+  const k8sAjv = configure(new ajvDraft04.default({ strict: false, allErrors: true }));
   const sources = new Map<string, () => DocumentValidator>();
 
   for (const file of listFiles(dir)) {
