@@ -63,7 +63,7 @@ export const canaryPolicySchema = z
         analysis: analysisSchema.default(analysisSchema.parse({})),
         delivery: z
           .object({
-            mode: z.enum(['push', 'pull-request']).default('push'),
+            mode: z.enum(['push']).default('push').describe('push: one commit per decision straight to the branch (pull requests come later)'),
             branch: z.string().default('main'),
           })
           .strict()
