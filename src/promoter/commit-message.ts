@@ -1,0 +1,132 @@
+// Commit messages a person reads in `git log` and the Argo CD UI: a subject that says what moved,
+// a body with the analysis evidence, and machine-readable trailers. Pure.
+import type { Evidence, Verdict } from '../analysis/types.js';
+import type { Action } from './plan.js';
+import type { CanaryState } from './state.js';
+
+export const TRAILERS = {
+  canary: 'Promoter-Canary',
+  step: 'Promoter-Step',
+  decision: 'Promoter-Decision',
+  evidence: 'Promoter-Evidence',
+  image: 'Promoter-Image',
+} as const;
+
+function pct(rate: number | null): string {
+  return rate === null ? 'n/a' : `${(rate * 100).toFixed(2)}%`;
+}
+
+function ms(value: number | null): string {
+  return value === null ? 'n/a' : `${Math.round(value)}ms`;
+}
+
+function ratio(value: number): string {
+  return Number.isFinite(value) ? value.toFixed(2) : value > 0 ? 'inf' : '0';
+}
+
+/** One line, for the Promoter-Evidence trailer and for log lines. */
+export function evidenceSummary(evidence: Evidence | undefined): string {
+  if (!evidence) return 'no analysis (not needed for this action)';
+  const { canary, stable } = evidence;
+  const errors = evidence.metrics.find((m) => m.metric === '5xx');
+  const parts = [
+    `canary 5xx ${pct(canary.errorRate)} (${canary.errors}/${canary.requests})`,
+    `stable ${pct(stable.errorRate)} (${stable.errors}/${stable.requests})`,
+  ];
+  if (errors) parts.push(`5xx ratio CI [${ratio(errors.ratioLower)}, ${ratio(errors.ratioUpper)}]`);
+  parts.push(`p99 ${ms(canary.p99Ms)} vs ${ms(stable.p99Ms)}`);
+  return parts.join('; ');
+}
+
+/** The multi-line evidence block for commit bodies and pull-request descriptions. */
+export function evidenceBlock(evidence: Evidence): string {
+  const lines = [
+    `Evidence (${evidence.stepWindows} windows, ${Math.round(evidence.stepSeconds)}s in this step; ${evidence.windows} since the canary started):`,
+    `  arm     requests   5xx   5xx rate   p99`,
+  ];
+  for (const [name, arm] of [
+    ['stable', evidence.stable],
+    ['canary', evidence.canary],
+  ] as const) {
+    lines.push(
+      `  ${name.padEnd(7)} ${String(arm.requests).padStart(8)} ${String(arm.errors).padStart(5)} ${pct(arm.errorRate).padStart(10)} ${ms(arm.p99Ms).padStart(7)}`,
+    );
+  }
+  if (evidence.metrics.length > 0) lines.push('Sequential test (canary/stable ratio, anytime-valid):');
+  for (const m of evidence.metrics) {
+    lines.push(
+      `  ${m.metric}: ratio in [${ratio(m.ratioLower)}, ${ratio(m.ratioUpper)}], log M ${m.logM.toFixed(2)} (rollback at ${m.logThreshold.toFixed(2)}); events canary ${m.canaryEvents}, stable ${m.stableEvents}`,
+    );
+  }
+  if (evidence.guards.length > 0) lines.push('Guards:');
+  for (const g of evidence.guards) {
+    const value = g.value === null ? 'no data' : Number.isInteger(g.value) ? String(g.value) : g.value.toPrecision(4);
+    lines.push(`  ${g.name}: ${value} ${g.op} ${g.threshold} -> ${g.status}`);
+  }
+  return lines.join('\n');
+}
+
+function subject(name: string, state: CanaryState, action: Exclude<Action, { kind: 'hold' }>): string {
+  switch (action.kind) {
+    case 'start':
+      return `canary(${name}): start ${state.canaryImage} at ${action.to}%`;
+    case 'set-weight':
+      return `canary(${name}): promote ${action.from}% -> ${action.to}%`;
+    case 'finalize-image':
+      return `canary(${name}): finalize, stable takes ${action.image}`;
+    case 'finalize-traffic':
+      return `canary(${name}): finalize, traffic back to stable (100/0)`;
+    case 'rollback':
+      return `canary(${name}): roll back ${action.image} (stable 100 / canary 0)`;
+  }
+}
+
+function stepTrailer(action: Exclude<Action, { kind: 'hold' }>, state: CanaryState): string {
+  switch (action.kind) {
+    case 'start':
+    case 'set-weight':
+      return String(action.to);
+    case 'finalize-image':
+      return 'finalize-image';
+    case 'finalize-traffic':
+      return 'finalize-traffic';
+    case 'rollback':
+      return `rollback-from-${state.canaryWeight}`;
+  }
+}
+
+function why(action: Exclude<Action, { kind: 'hold' }>, verdict: Verdict | undefined): string {
+  switch (action.kind) {
+    case 'start':
+      return 'A new canary image is in Git and Argo CD has applied it; the promoter starts the first step.';
+    case 'set-weight':
+      return `The canary is as good as stable at ${action.from}%: ${verdict?.reason ?? ''}`.trim();
+    case 'finalize-image':
+      return `The canary passed the last step: ${verdict?.reason ?? ''} Stable now takes its image; traffic moves back to stable once Argo CD reports this commit synced and Healthy.`.trim();
+    case 'finalize-traffic':
+      return 'Argo CD applied the new stable image and reports it Healthy; traffic returns to stable.';
+    case 'rollback':
+      return `${action.reason} The image is marked failed (delivery.docuthinker.io/failed-image) and will not be started again.`;
+  }
+}
+
+export interface CommitMessageInput {
+  canary: string;
+  state: CanaryState;
+  action: Exclude<Action, { kind: 'hold' }>;
+  verdict?: Verdict;
+}
+
+export function commitMessage({ canary, state, action, verdict }: CommitMessageInput): string {
+  const body = [why(action, verdict)];
+  if (verdict) body.push('', evidenceBlock(verdict.evidence));
+  const image = action.kind === 'finalize-image' || action.kind === 'rollback' ? action.image : state.canaryImage;
+  const trailers = [
+    `${TRAILERS.canary}: ${canary}`,
+    `${TRAILERS.step}: ${stepTrailer(action, state)}`,
+    `${TRAILERS.decision}: ${action.kind}`,
+    `${TRAILERS.image}: ${image}`,
+    `${TRAILERS.evidence}: ${evidenceSummary(verdict?.evidence)}`,
+  ];
+  return `${subject(canary, state, action)}\n\n${body.join('\n')}\n\n${trailers.join('\n')}\n`;
+}

@@ -1,0 +1,116 @@
+// The canary's state, read from the manifests at HEAD: the promoter keeps no state of its own.
+// Weights come from the VirtualService route, versions from the two Deployments, and the few
+// facts Git must carry between ticks (start times, a pause, a failed image) from annotations.
+import type { CanaryPolicy } from './policy.js';
+import { deploymentName, readAnnotation, readImage, readRouteWeights, type RouteRef } from './manifest-edits.js';
+
+export const ANNOTATIONS = {
+  /** on the VirtualService: when the current canary started (RFC 3339). */
+  canaryStartedAt: 'delivery.docuthinker.io/canary-started-at',
+  /** on the VirtualService: when the current step's weights were committed (RFC 3339). */
+  stepStartedAt: 'delivery.docuthinker.io/step-started-at',
+  /** on the VirtualService: "true" holds the canary where it is. */
+  paused: 'delivery.docuthinker.io/paused',
+  /** on the canary Deployment: an image that was rolled back and must not be started again. */
+  failedImage: 'delivery.docuthinker.io/failed-image',
+} as const;
+
+export type Phase =
+  /** canary image == stable image, canary weight 0: nothing to do. */
+  | 'idle'
+  /** a canary image waits at weight 0, but it is the image that was rolled back. */
+  | 'failed'
+  /** a new canary image waits at weight 0: start it. */
+  | 'ready'
+  /** the canary is at one of the policy's steps. */
+  | 'progressing'
+  /** stable already runs the canary's image; traffic still has to return to stable. */
+  | 'finalizing'
+  /** the weights are not a step of the policy (a person set them): hold, never overwrite. */
+  | 'manual-override';
+
+export interface ManifestTexts {
+  virtualService: string;
+  stableDeployment: string;
+  canaryDeployment: string;
+}
+
+export interface CanaryState {
+  name: string;
+  phase: Phase;
+  stableWeight: number;
+  canaryWeight: number;
+  stableImage: string;
+  canaryImage: string;
+  /** index into policy.spec.steps when progressing. */
+  stepIndex?: number;
+  failedImage?: string;
+  paused: boolean;
+  canaryStartedAt?: number;
+  stepStartedAt?: number;
+  stableDeploymentName: string;
+  canaryDeploymentName: string;
+}
+
+export function routeRef(policy: CanaryPolicy): RouteRef {
+  return {
+    virtualService: policy.spec.virtualService.name,
+    route: policy.spec.virtualService.route,
+    stableSubset: policy.spec.subsets.stable,
+    canarySubset: policy.spec.subsets.canary,
+  };
+}
+
+function epochSeconds(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = Date.parse(value);
+  return Number.isNaN(ms) ? undefined : ms / 1000;
+}
+
+/** Reads the state from the three manifest texts; throws ManifestEditError naming the file. */
+export function readCanaryState(policy: CanaryPolicy, texts: ManifestTexts): CanaryState {
+  const { virtualService, deployments } = policy.spec;
+  const weights = readRouteWeights(texts.virtualService, virtualService.file, routeRef(policy));
+  const stableDeploymentName = deploymentName(texts.stableDeployment, deployments.stable.file);
+  const canaryDeploymentName = deploymentName(texts.canaryDeployment, deployments.canary.file);
+  const stableImage = readImage(texts.stableDeployment, deployments.stable.file, {
+    deployment: stableDeploymentName,
+    container: deployments.stable.container,
+  });
+  const canaryImage = readImage(texts.canaryDeployment, deployments.canary.file, {
+    deployment: canaryDeploymentName,
+    container: deployments.canary.container,
+  });
+  const vsSelector = { kind: 'VirtualService', name: virtualService.name };
+  const failedImage = readAnnotation(texts.canaryDeployment, deployments.canary.file, { kind: 'Deployment', name: canaryDeploymentName }, ANNOTATIONS.failedImage);
+  const paused = policy.spec.paused || readAnnotation(texts.virtualService, virtualService.file, vsSelector, ANNOTATIONS.paused) === 'true';
+  const canaryStartedAt = epochSeconds(readAnnotation(texts.virtualService, virtualService.file, vsSelector, ANNOTATIONS.canaryStartedAt));
+  const stepStartedAt = epochSeconds(readAnnotation(texts.virtualService, virtualService.file, vsSelector, ANNOTATIONS.stepStartedAt));
+
+  const stepIndex = policy.spec.steps.findIndex((s) => s.weight === weights.canary);
+  let phase: Phase;
+  if (weights.stable + weights.canary !== 100 || weights.stable < 0 || weights.canary < 0) {
+    phase = 'manual-override';
+  } else if (weights.canary === 0) {
+    phase = canaryImage === stableImage ? 'idle' : canaryImage === failedImage ? 'failed' : 'ready';
+  } else if (canaryImage === stableImage) {
+    phase = 'finalizing';
+  } else {
+    phase = stepIndex >= 0 ? 'progressing' : 'manual-override';
+  }
+  return {
+    name: policy.metadata.name,
+    phase,
+    stableWeight: weights.stable,
+    canaryWeight: weights.canary,
+    stableImage,
+    canaryImage,
+    ...(phase === 'progressing' ? { stepIndex } : {}),
+    ...(failedImage !== undefined ? { failedImage } : {}),
+    paused,
+    ...(canaryStartedAt !== undefined ? { canaryStartedAt } : {}),
+    ...(stepStartedAt !== undefined ? { stepStartedAt } : {}),
+    stableDeploymentName,
+    canaryDeploymentName,
+  };
+}
