@@ -1,0 +1,75 @@
+// The narrow interfaces the reconcile loop needs from the outside world. The real adapters
+// (git.ts, argocd.ts, src/analysis/prometheus.ts + windows.ts) satisfy them structurally;
+// the loop itself imports no adapter.
+import type { AnalysisSettings, StepSpec } from '../analysis/settings.js';
+import type { GuardOutcome, Verdict, Window } from '../analysis/types.js';
+import type { PrometheusSelector } from '../analysis/settings.js';
+
+export interface FileChange {
+  files: Record<string, string>;
+  message: string;
+  allowedPaths: readonly string[];
+}
+
+export type PushOutcome =
+  | { kind: 'pushed'; sha: string }
+  | { kind: 'no-op'; sha: string }
+  | { kind: 'rejected'; reason: string };
+
+export interface GitPort {
+  /** fetch and reset to the remote branch; returns HEAD. */
+  refresh(): Promise<string>;
+  readFile(path: string): Promise<string | undefined>;
+  /** repo-relative paths of the files matching a glob with `*` segments, at HEAD. */
+  listFiles(pattern: string): Promise<string[]>;
+  commitAndPush(change: FileChange): Promise<PushOutcome>;
+}
+
+export interface ApplicationStatusView {
+  name: string;
+  syncStatus: 'Synced' | 'OutOfSync' | 'Unknown';
+  syncedRevision?: string;
+  health: string;
+  healthMessage?: string;
+  operationPhase?: string;
+  operationRevision?: string;
+  operationFinishedAt?: string;
+  reconciledAt?: string;
+  operationInProgress: boolean;
+}
+
+export type SyncGate = { ready: true } | { ready: false; reason: string; degraded: boolean };
+
+export interface ArgoPort {
+  getApplication(name: string, namespace: string): Promise<ApplicationStatusView>;
+  requestSync(name: string, namespace: string, revision: string): Promise<'requested' | 'already-running'>;
+  syncGate(status: ApplicationStatusView, sha: string): SyncGate;
+}
+
+export interface CanaryTarget {
+  name: string;
+  service: string;
+  namespace: string;
+  selector: PrometheusSelector;
+}
+
+export interface MetricsPort {
+  /** complete windows since `start` (t relative to start, canaryWeight 0), one batched query for all targets. */
+  windows(
+    targets: CanaryTarget[],
+    range: { start: number; end: number; intervalSeconds: number; latencyBucketsMs: readonly number[] },
+  ): Promise<Map<string, Window[]>>;
+  /** live absolute guards (p99 via histogram_quantile, custom PromQL) over the current step. */
+  guards(target: CanaryTarget, settings: AnalysisSettings, span: { stepStart: number; now: number }): Promise<GuardOutcome[]>;
+}
+
+export interface JudgeRequest {
+  windows: Window[];
+  settings: AnalysisSettings;
+  steps: StepSpec[];
+  latencyBucketsMs: readonly number[];
+  guards?: GuardOutcome[];
+  stepElapsedSeconds?: number;
+}
+
+export type JudgeFn = (input: JudgeRequest) => Verdict;

@@ -1,0 +1,289 @@
+// One reconcile tick: observe (HEAD, Argo CD, Prometheus), decide (the pure plan), act (one
+// commit, then a sync request). Level-triggered and idempotent: a lost push race re-reads HEAD
+// and decides again; nothing is force-pushed and nothing is kept in memory between ticks.
+import { ENVOY_BUCKETS_MS } from '../analysis/settings.js';
+import type { Verdict, Window } from '../analysis/types.js';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { applyAction } from './changes.js';
+import { commitMessage, evidenceSummary } from './commit-message.js';
+import { plan, type Action, type Analysis, type Gate } from './plan.js';
+import { parseCanaryPolicy, writablePaths, type CanaryPolicy } from './policy.js';
+import type { ArgoPort, CanaryTarget, GitPort, JudgeFn, MetricsPort } from './ports.js';
+import { readCanaryState, type CanaryState, type ManifestTexts } from './state.js';
+
+export interface ReconcileDeps {
+  git: GitPort;
+  argo: ArgoPort;
+  metrics: MetricsPort;
+  judge: JudgeFn;
+  clock: () => Date;
+  logger: Logger;
+  /** globs of CanaryPolicy files in the repository, e.g. gitops/apps/STAR/canary.yaml */
+  policyGlobs: readonly string[];
+  /** attempts per canary when a push loses a race (default 3). */
+  maxPushAttempts?: number;
+}
+
+export type CanaryOutcome = 'held' | 'committed' | 'no-op' | 'error' | 'raced';
+
+export interface CanaryReport {
+  canary: string;
+  file: string;
+  outcome: CanaryOutcome;
+  phase?: CanaryState['phase'];
+  canaryWeight?: number;
+  action?: Action['kind'];
+  reason: string;
+  verdict?: Verdict;
+  commit?: { sha: string; subject: string };
+  error?: string;
+}
+
+export interface TickReport {
+  head?: string;
+  at: string;
+  canaries: CanaryReport[];
+  /** a failure of the whole tick (git unreachable): every canary holds. */
+  error?: string;
+}
+
+interface Observed {
+  policy: CanaryPolicy;
+  file: string;
+  texts: ManifestTexts;
+  state: CanaryState;
+}
+
+async function readTexts(git: GitPort, policy: CanaryPolicy): Promise<ManifestTexts> {
+  const { virtualService, deployments } = policy.spec;
+  const read = async (path: string): Promise<string> => {
+    const text = await git.readFile(path);
+    if (text === undefined) throw new Error(`${path}: file named by the policy does not exist at HEAD`);
+    return text;
+  };
+  const [vs, stable, canary] = await Promise.all([read(virtualService.file), read(deployments.stable.file), read(deployments.canary.file)]);
+  return { virtualService: vs, stableDeployment: stable, canaryDeployment: canary };
+}
+
+/** Loads every policy at HEAD; a bad one is reported and skipped, the others go on. */
+async function loadPolicies(deps: ReconcileDeps): Promise<{ policies: { policy: CanaryPolicy; file: string }[]; errors: CanaryReport[] }> {
+  const files = new Set<string>();
+  for (const glob of deps.policyGlobs) for (const file of await deps.git.listFiles(glob)) files.add(file);
+  const policies: { policy: CanaryPolicy; file: string }[] = [];
+  const errors: CanaryReport[] = [];
+  for (const file of [...files].sort()) {
+    const text = (await deps.git.readFile(file)) ?? '';
+    try {
+      policies.push({ policy: parseCanaryPolicy(text, file), file });
+    } catch (error) {
+      errors.push({ canary: file, file, outcome: 'error', reason: 'invalid CanaryPolicy; this canary is skipped', error: errorMessage(error) });
+    }
+  }
+  return { policies, errors };
+}
+
+class GateCache {
+  private readonly gates = new Map<string, Promise<Gate>>();
+  constructor(
+    private readonly argo: ArgoPort,
+    private readonly head: string,
+  ) {}
+
+  gate(policy: CanaryPolicy): Promise<Gate> {
+    const { application, namespace } = policy.spec.argocd;
+    const key = `${namespace}/${application}`;
+    let gate = this.gates.get(key);
+    if (!gate) {
+      gate = this.fetch(application, namespace);
+      this.gates.set(key, gate);
+    }
+    return gate;
+  }
+
+  private async fetch(application: string, namespace: string): Promise<Gate> {
+    try {
+      const status = await this.argo.getApplication(application, namespace);
+      const gate = this.argo.syncGate(status, this.head);
+      if (!gate.ready) return gate;
+      const finished = status.operationRevision === this.head && status.operationFinishedAt ? Date.parse(status.operationFinishedAt) / 1000 : undefined;
+      return finished !== undefined && !Number.isNaN(finished) ? { ready: true, syncedAt: finished } : { ready: true };
+    } catch (error) {
+      return { ready: false, degraded: false, reason: `Argo CD Application ${namespace}/${application} unavailable: ${errorMessage(error)}` };
+    }
+  }
+}
+
+function targetOf(policy: CanaryPolicy): CanaryTarget {
+  return { name: policy.metadata.name, service: policy.spec.service, namespace: policy.spec.namespace, selector: policy.spec.analysis.prometheus };
+}
+
+/** Windows relative to the canary's start, each labelled with the weight in force. */
+function labelWindows(windows: Window[], offset: number, state: CanaryState, policy: CanaryPolicy, stepStart: number): Window[] {
+  const previous = policy.spec.steps[(state.stepIndex ?? 0) - 1]?.weight ?? 0;
+  return windows
+    .map((w) => ({ ...w, t: w.t - offset }))
+    .filter((w) => w.t >= 0)
+    .map((w) => ({ ...w, canaryWeight: w.t >= stepStart ? state.canaryWeight : previous }));
+}
+
+/** Runs the analysis for every progressing canary whose step Argo CD has applied; one query batch per interval. */
+async function analyse(deps: ReconcileDeps, items: { observed: Observed; gate: Gate }[]): Promise<Map<string, Analysis>> {
+  const results = new Map<string, Analysis>();
+  const now = deps.clock().getTime() / 1000;
+  const byInterval = new Map<number, { observed: Observed; gate: Gate }[]>();
+  for (const item of items) {
+    const { state, policy } = item.observed;
+    if (state.canaryStartedAt === undefined || state.stepStartedAt === undefined) {
+      results.set(policy.metadata.name, { unavailable: 'the VirtualService lacks the canary-started-at / step-started-at annotations the promoter writes; was this canary started by hand?' });
+      continue;
+    }
+    const interval = policy.spec.analysis.interval;
+    byInterval.set(interval, [...(byInterval.get(interval) ?? []), item]);
+  }
+  for (const [interval, group] of byInterval) {
+    const start = Math.min(...group.map((g) => g.observed.state.canaryStartedAt ?? now));
+    let windows: Map<string, Window[]>;
+    try {
+      windows = await deps.metrics.windows(group.map((g) => targetOf(g.observed.policy)), { start, end: now, intervalSeconds: interval, latencyBucketsMs: ENVOY_BUCKETS_MS });
+    } catch (error) {
+      for (const g of group) results.set(g.observed.policy.metadata.name, { unavailable: errorMessage(error) });
+      continue;
+    }
+    for (const { observed, gate } of group) {
+      const { policy, state } = observed;
+      const name = policy.metadata.name;
+      const canaryStart = state.canaryStartedAt ?? start;
+      const syncedAt = gate.ready && gate.syncedAt !== undefined ? gate.syncedAt : 0;
+      const stepStart = Math.max(state.stepStartedAt ?? canaryStart, syncedAt) - canaryStart;
+      try {
+        const guards = await deps.metrics.guards(targetOf(policy), policy.spec.analysis, { stepStart: canaryStart + stepStart, now });
+        const verdict = deps.judge({
+          windows: labelWindows(windows.get(name) ?? [], canaryStart - start, state, policy, stepStart),
+          settings: policy.spec.analysis,
+          steps: policy.spec.steps,
+          latencyBucketsMs: ENVOY_BUCKETS_MS,
+          guards,
+          stepElapsedSeconds: Math.max(0, now - canaryStart - stepStart),
+        });
+        results.set(name, { verdict });
+      } catch (error) {
+        results.set(name, { unavailable: errorMessage(error) });
+      }
+    }
+  }
+  return results;
+}
+
+async function observe(deps: ReconcileDeps, policy: CanaryPolicy, file: string): Promise<Observed> {
+  const texts = await readTexts(deps.git, policy);
+  return { policy, file, texts, state: readCanaryState(policy, texts) };
+}
+
+async function act(deps: ReconcileDeps, observed: Observed, action: Exclude<Action, { kind: 'hold' }>, verdict: Verdict | undefined) {
+  const { policy, texts, state } = observed;
+  const files = applyAction(policy, state, texts, action, deps.clock());
+  const message = commitMessage({ canary: policy.metadata.name, state, action, ...(verdict ? { verdict } : {}) });
+  const outcome = await deps.git.commitAndPush({ files, message, allowedPaths: writablePaths(policy) });
+  return { outcome, subject: message.split('\n')[0] ?? '' };
+}
+
+/** One tick over every canary policy in the repository. Never throws. */
+export async function reconcileOnce(deps: ReconcileDeps): Promise<TickReport> {
+  const at = deps.clock().toISOString();
+  let head: string;
+  try {
+    head = await deps.git.refresh();
+  } catch (error) {
+    deps.logger.error({ err: errorMessage(error) }, 'git refresh failed; every canary holds');
+    return { at, canaries: [], error: `git: ${errorMessage(error)}` };
+  }
+  const { policies, errors } = await loadPolicies(deps);
+  for (const e of errors) deps.logger.error({ file: e.file, error: e.error }, 'invalid canary policy skipped');
+
+  const reports: CanaryReport[] = [...errors];
+  const pending = [...policies];
+  const attempts = new Map<string, number>();
+  const maxAttempts = deps.maxPushAttempts ?? 3;
+
+  while (pending.length > 0) {
+    const gates = new GateCache(deps.argo, head);
+    const round: { observed: Observed; gate: Gate }[] = [];
+    for (const { policy, file } of pending.splice(0)) {
+      try {
+        const observed = await observe(deps, policy, file);
+        round.push({ observed, gate: await gates.gate(policy) });
+      } catch (error) {
+        deps.logger.error({ canary: policy.metadata.name, error: errorMessage(error) }, 'cannot read the canary manifests; holding');
+        reports.push({ canary: policy.metadata.name, file, outcome: 'error', reason: 'cannot read the canary manifests; holding', error: errorMessage(error) });
+      }
+    }
+    const toAnalyse = round.filter((r) => r.observed.state.phase === 'progressing' && !r.observed.state.paused && r.gate.ready);
+    const analyses = await analyse(deps, toAnalyse);
+
+    let raced = false;
+    for (const { observed, gate } of round) {
+      const { policy, state, file } = observed;
+      const name = policy.metadata.name;
+      const log = deps.logger.child({ canary: name });
+      const analysis = analyses.get(name);
+      const verdict = analysis && 'verdict' in analysis ? analysis.verdict : undefined;
+      const base = { canary: name, file, phase: state.phase, canaryWeight: state.canaryWeight, ...(verdict ? { verdict } : {}) };
+      if (raced) {
+        pending.push({ policy, file });
+        continue;
+      }
+      const action = plan({ state, policy, gate, ...(analysis ? { analysis } : {}) });
+      if (action.kind === 'hold') {
+        log[action.alert ? 'warn' : 'info']({ phase: state.phase, weight: state.canaryWeight, reason: action.reason, evidence: verdict ? evidenceSummary(verdict.evidence) : undefined }, 'hold');
+        reports.push({ ...base, outcome: 'held', action: 'hold', reason: action.reason });
+        continue;
+      }
+      try {
+        const { outcome, subject } = await act(deps, observed, action, verdict);
+        if (outcome.kind === 'pushed') {
+          log.info({ action: action.kind, sha: outcome.sha, subject }, 'committed');
+          reports.push({ ...base, outcome: 'committed', action: action.kind, reason: subject, commit: { sha: outcome.sha, subject } });
+          head = outcome.sha;
+          await requestSync(deps, policy, outcome.sha, log);
+        } else if (outcome.kind === 'no-op') {
+          reports.push({ ...base, outcome: 'no-op', action: action.kind, reason: 'the wanted edit is already at HEAD' });
+        } else {
+          const tries = (attempts.get(name) ?? 0) + 1;
+          attempts.set(name, tries);
+          log.warn({ reason: outcome.reason, attempt: tries }, 'push lost a race; re-reading HEAD and deciding again');
+          if (tries >= maxAttempts) {
+            reports.push({ ...base, outcome: 'raced', action: action.kind, reason: `push rejected ${tries} times (${outcome.reason}); trying again next tick` });
+          } else {
+            pending.push({ policy, file });
+            raced = true;
+          }
+        }
+      } catch (error) {
+        log.error({ action: action.kind, error: errorMessage(error) }, 'could not write the decision; holding');
+        reports.push({ ...base, outcome: 'error', action: action.kind, reason: 'could not write the decision; holding', error: errorMessage(error) });
+      }
+    }
+    if (raced) {
+      try {
+        head = await deps.git.refresh();
+      } catch (error) {
+        for (const { policy, file } of pending.splice(0)) {
+          reports.push({ canary: policy.metadata.name, file, outcome: 'error', reason: 'git refresh failed after a push race', error: errorMessage(error) });
+        }
+      }
+    }
+  }
+  return { head, at, canaries: reports };
+}
+
+async function requestSync(deps: ReconcileDeps, policy: CanaryPolicy, sha: string, log: Logger): Promise<void> {
+  const { application, namespace } = policy.spec.argocd;
+  try {
+    const result = await deps.argo.requestSync(application, namespace, sha);
+    log.info({ application, sha, result }, 'sync requested');
+  } catch (error) {
+    // Argo CD still picks the commit up by polling; the next tick waits for it either way.
+    log.warn({ application, sha, error: errorMessage(error) }, 'sync request failed; Argo CD will pick the commit up by polling');
+  }
+}
