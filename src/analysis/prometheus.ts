@@ -1,0 +1,334 @@
+// The only module that speaks the Prometheus HTTP API (/api/v1/query, /api/v1/query_range, /-/ready).
+// Failures come back typed: transient (unreachable, no data yet) or permanent (a bad query).
+import { PermanentError, TransientError, errorMessage } from '../errors.js';
+import { stripCredentials, type Logger } from '../logger.js';
+
+export interface InstantSample {
+  labels: Record<string, string>;
+  value: number;
+  /** unix seconds */
+  time: number;
+}
+
+export interface RangeSeries {
+  labels: Record<string, string>;
+  points: { time: number; value: number }[];
+}
+
+export interface InstantOptions {
+  /** evaluation time, unix seconds; Prometheus uses its own "now" when absent. */
+  time?: number;
+  /** an empty result is a PrometheusEmptyResultError instead of []. */
+  requireData?: boolean;
+}
+
+export interface PrometheusClient {
+  instant(query: string, options?: InstantOptions): Promise<InstantSample[]>;
+  range(
+    query: string,
+    start: number,
+    end: number,
+    stepSeconds: number,
+    options?: { requireData?: boolean },
+  ): Promise<RangeSeries[]>;
+  /** GET /-/ready answers 200. Never throws. */
+  ready(): Promise<boolean>;
+}
+
+export interface PrometheusClientOptions {
+  baseUrl: string;
+  fetch?: typeof fetch;
+  /** per request, including reading the body; default 10000. */
+  timeoutMs?: number;
+  logger?: Logger;
+}
+
+/** Prometheus cannot be reached or answered 5xx / timed out: try again on the next tick. */
+export class PrometheusUnreachableError extends TransientError {
+  override name = 'PrometheusUnreachableError';
+  constructor(
+    message: string,
+    readonly url: string,
+    readonly query: string | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** Prometheus rejected the query (400/422, bad_data / execution error): a person must fix it. */
+export class PrometheusQueryError extends PermanentError {
+  override name = 'PrometheusQueryError';
+  constructor(
+    message: string,
+    readonly url: string,
+    readonly query: string,
+    readonly errorType: string | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** The query ran but matched nothing while data was required; no data is never a pass. */
+export class PrometheusEmptyResultError extends TransientError {
+  override name = 'PrometheusEmptyResultError';
+  constructor(
+    message: string,
+    readonly url: string,
+    readonly query: string,
+  ) {
+    super(message);
+  }
+}
+
+const DEFAULT_TIMEOUT_MS = 10_000;
+/** Shown in error messages; long batched queries are cut so a log line stays readable. */
+const QUERY_IN_MESSAGE_MAX = 400;
+
+function shortQuery(query: string): string {
+  return query.length > QUERY_IN_MESSAGE_MAX ? `${query.slice(0, QUERY_IN_MESSAGE_MAX)}…` : query;
+}
+
+/** Prometheus encodes sample values as strings, including "NaN", "+Inf" and "-Inf". */
+export function parseSampleValue(text: unknown): number {
+  if (typeof text === 'number') return text;
+  if (typeof text !== 'string') return Number.NaN;
+  switch (text) {
+    case 'NaN':
+      return Number.NaN;
+    case '+Inf':
+    case 'Inf':
+      return Number.POSITIVE_INFINITY;
+    case '-Inf':
+      return Number.NEGATIVE_INFINITY;
+    default:
+      return Number(text);
+  }
+}
+
+interface BaseUrl {
+  url: URL;
+  authorization: string | undefined;
+}
+
+/** Splits user:password@ out of the base URL into a Basic Authorization header (fetch refuses URLs with credentials). */
+function parseBaseUrl(baseUrl: string): BaseUrl {
+  let url: URL;
+  try {
+    url = new URL(baseUrl);
+  } catch (error) {
+    throw new PermanentError(`Prometheus base URL is not a URL: ${stripCredentials(baseUrl)}`, { cause: error });
+  }
+  let authorization: string | undefined;
+  if (url.username !== '' || url.password !== '') {
+    const user = decodeURIComponent(url.username);
+    const password = decodeURIComponent(url.password);
+    authorization = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+    url.username = '';
+    url.password = '';
+  }
+  return { url, authorization };
+}
+
+function endpoint(base: BaseUrl, path: string): string {
+  const url = new URL(base.url);
+  url.pathname = `${url.pathname.replace(/\/+$/, '')}${path}`;
+  return url.toString();
+}
+
+interface ApiEnvelope {
+  status?: unknown;
+  data?: unknown;
+  errorType?: unknown;
+  error?: unknown;
+}
+
+function asRecord(value: unknown): Record<string, unknown> | undefined {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+}
+
+function parseLabels(value: unknown): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const [key, v] of Object.entries(asRecord(value) ?? {})) {
+    if (typeof v === 'string') labels[key] = v;
+  }
+  return labels;
+}
+
+function parsePair(pair: unknown): { time: number; value: number } | undefined {
+  if (!Array.isArray(pair) || pair.length < 2) return undefined;
+  const time = Number(pair[0]);
+  if (!Number.isFinite(time)) return undefined;
+  return { time, value: parseSampleValue(pair[1]) };
+}
+
+/** vector, scalar and matrix results as instant samples (a matrix keeps each series' last point). */
+function instantSamples(data: Record<string, unknown>): InstantSample[] {
+  const resultType = data.resultType;
+  const result = data.result;
+  if (resultType === 'scalar' || resultType === 'string') {
+    const point = parsePair(result);
+    return point && resultType === 'scalar' ? [{ labels: {}, ...point }] : [];
+  }
+  if (!Array.isArray(result)) return [];
+  const samples: InstantSample[] = [];
+  for (const item of result) {
+    const record = asRecord(item);
+    if (!record) continue;
+    const labels = parseLabels(record.metric);
+    const point = parsePair(record.value) ?? (Array.isArray(record.values) ? parsePair(record.values.at(-1)) : undefined);
+    if (point) samples.push({ labels, ...point });
+  }
+  return samples;
+}
+
+function rangeSeries(data: Record<string, unknown>): RangeSeries[] {
+  const result = data.result;
+  if (!Array.isArray(result)) return [];
+  const series: RangeSeries[] = [];
+  for (const item of result) {
+    const record = asRecord(item);
+    if (!record) continue;
+    const values: unknown[] = Array.isArray(record.values) ? record.values : [];
+    const points = values.map(parsePair).filter((p): p is { time: number; value: number } => p !== undefined);
+    series.push({ labels: parseLabels(record.metric), points });
+  }
+  return series;
+}
+
+function isTimeout(error: unknown): boolean {
+  return error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
+}
+
+/** The lowest-level cause's code or message, e.g. ECONNREFUSED, for a readable error. */
+function networkCause(error: unknown): string {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+    if (current.cause === undefined) return current.message;
+    current = current.cause;
+  }
+  return errorMessage(current);
+}
+
+export function createPrometheusClient(options: PrometheusClientOptions): PrometheusClient {
+  const fetchImpl = options.fetch ?? globalThis.fetch;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const logger = options.logger;
+  const base = parseBaseUrl(options.baseUrl);
+
+  async function callApi(path: string, params: Record<string, string>, query: string): Promise<Record<string, unknown>> {
+    const url = endpoint(base, path);
+    const headers: Record<string, string> = {
+      'content-type': 'application/x-www-form-urlencoded',
+      accept: 'application/json',
+    };
+    if (base.authorization) headers.authorization = base.authorization;
+    const where = `${url} (query: ${shortQuery(query)})`;
+    const started = Date.now();
+    let status: number;
+    let text: string;
+    try {
+      // POST keeps long batched selectors out of the URL (no 414, no proxy URL limits).
+      const response = await fetchImpl(url, {
+        method: 'POST',
+        headers,
+        body: new URLSearchParams(params).toString(),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      status = response.status;
+      text = await response.text();
+    } catch (error) {
+      const why = isTimeout(error) ? `timed out after ${timeoutMs} ms` : `unreachable (${networkCause(error)})`;
+      throw new PrometheusUnreachableError(`Prometheus ${why}: ${where}`, url, query, { cause: error });
+    }
+    logger?.debug({ path, status, ms: Date.now() - started }, 'prometheus query');
+
+    let body: ApiEnvelope | undefined;
+    try {
+      body = asRecord(JSON.parse(text));
+    } catch {
+      body = undefined;
+    }
+    const apiError = typeof body?.error === 'string' ? body.error : undefined;
+    const errorType = typeof body?.errorType === 'string' ? body.errorType : undefined;
+
+    if (status === 400 || status === 422) {
+      throw new PrometheusQueryError(
+        `Prometheus rejected the query (HTTP ${status}${errorType ? ` ${errorType}` : ''}: ${apiError ?? text.slice(0, 200)}): ${where}`,
+        url,
+        query,
+        errorType,
+      );
+    }
+    if (status >= 500 || status === 408 || status === 429) {
+      throw new PrometheusUnreachableError(
+        `Prometheus answered HTTP ${status}${apiError ? ` (${apiError})` : ''}: ${where}`,
+        url,
+        query,
+      );
+    }
+    if (status < 200 || status >= 300) {
+      // 401/403/404 do not pass by themselves: the URL or the credentials are wrong.
+      throw new PrometheusQueryError(
+        `Prometheus answered HTTP ${status}${apiError ? ` (${apiError})` : ''}; check the base URL and credentials: ${where}`,
+        url,
+        query,
+        errorType,
+      );
+    }
+    if (!body || body.status !== 'success') {
+      if (body?.status === 'error') {
+        throw new PrometheusQueryError(`Prometheus query failed (${errorType ?? 'error'}: ${apiError ?? 'no message'}): ${where}`, url, query, errorType);
+      }
+      // e.g. an HTML page from a proxy in front of Prometheus while it restarts.
+      throw new PrometheusUnreachableError(`Prometheus answered HTTP ${status} with no API response: ${where}`, url, query);
+    }
+    const data = asRecord(body.data);
+    if (!data) {
+      throw new PrometheusUnreachableError(`Prometheus answered success without data: ${where}`, url, query);
+    }
+    return data;
+  }
+
+  return {
+    async instant(query, instantOptions = {}) {
+      const params: Record<string, string> = { query };
+      if (instantOptions.time !== undefined) params.time = String(instantOptions.time);
+      const samples = instantSamples(await callApi('/api/v1/query', params, query));
+      if (instantOptions.requireData && samples.length === 0) {
+        const url = endpoint(base, '/api/v1/query');
+        throw new PrometheusEmptyResultError(`Prometheus returned no data: ${url} (query: ${shortQuery(query)})`, url, query);
+      }
+      return samples;
+    },
+
+    async range(query, start, end, stepSeconds, rangeOptions = {}) {
+      if (!(stepSeconds > 0)) throw new RangeError(`range query step must be > 0 s, got ${stepSeconds}`);
+      const params = { query, start: String(start), end: String(end), step: String(stepSeconds) };
+      const series = rangeSeries(await callApi('/api/v1/query_range', params, query));
+      if (rangeOptions.requireData && series.every((s) => s.points.length === 0)) {
+        const url = endpoint(base, '/api/v1/query_range');
+        throw new PrometheusEmptyResultError(`Prometheus returned no data: ${url} (query: ${shortQuery(query)})`, url, query);
+      }
+      return series;
+    },
+
+    async ready() {
+      const url = endpoint(base, '/-/ready');
+      try {
+        const response = await fetchImpl(url, {
+          headers: base.authorization ? { authorization: base.authorization } : {},
+          signal: AbortSignal.timeout(timeoutMs),
+        });
+        await response.arrayBuffer();
+        return response.ok;
+      } catch (error) {
+        logger?.debug({ url, err: networkCause(error) }, 'prometheus not ready');
+        return false;
+      }
+    },
+  };
+}
