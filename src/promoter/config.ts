@@ -1,0 +1,73 @@
+// The promoter's own configuration (not a canary policy): where the GitOps repo, Prometheus and
+// Argo CD are, and how often to tick. One zod schema; file values, then env, then flags.
+import { readFileSync } from 'node:fs';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { durationSeconds } from '../analysis/settings.js';
+import { ConfigError } from '../errors.js';
+
+export const promoterConfigSchema = z
+  .object({
+    git: z
+      .object({
+        url: z.string().min(1).describe('the GitOps remote: https URL, ssh URL, or a path to a bare repository'),
+        branch: z.string().default('main'),
+        workdir: z.string().default('/var/lib/promoter/repo').describe('where the promoter keeps its clone'),
+        author: z
+          .object({ name: z.string().default('docuthinker-promoter'), email: z.string().default('promoter@docuthinker.invalid') })
+          .strict()
+          .default({ name: 'docuthinker-promoter', email: 'promoter@docuthinker.invalid' }),
+        tokenEnv: z.string().default('GIT_TOKEN').describe('environment variable holding an HTTPS token (never logged)'),
+      })
+      .strict(),
+    prometheus: z
+      .object({ url: z.string().url(), timeout: durationSeconds.default(10) })
+      .strict(),
+    argocd: z
+      .object({
+        kubeconfig: z.string().optional().describe('path to a kubeconfig; omit in a cluster to use the pod service account'),
+        inCluster: z.boolean().default(false),
+      })
+      .strict()
+      .default({ inCluster: false }),
+    policies: z.array(z.string().min(1)).min(1).default(['gitops/apps/*/canary.yaml']),
+    schedule: z
+      .string()
+      .default('*/30 * * * * *')
+      .describe('node-cron expression (with seconds) for reconcile ticks; ticks never overlap'),
+    maxPushAttempts: z.number().int().min(1).max(10).default(3),
+    logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  })
+  .strict();
+
+export type PromoterConfig = z.output<typeof promoterConfigSchema>;
+
+export function parsePromoterConfig(value: unknown, source: string): PromoterConfig {
+  const result = promoterConfigSchema.safeParse(value);
+  if (!result.success) {
+    throw new ConfigError(source, result.error.issues.map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`));
+  }
+  return result.data;
+}
+
+export function loadPromoterConfig(file: string): PromoterConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(file, [`cannot read: ${(error as Error).message}`]);
+  }
+  const doc = parseDocument(text);
+  if (doc.errors.length > 0) throw new ConfigError(file, doc.errors.map((e) => `YAML: ${e.message.split('\n')[0] ?? ''}`));
+  return parsePromoterConfig(doc.toJS(), file);
+}
+
+/** The remote URL with the token from the environment added for HTTPS remotes. */
+export function remoteUrlWithToken(config: PromoterConfig, env: NodeJS.ProcessEnv = process.env): string {
+  const token = env[config.git.tokenEnv];
+  if (!token || !config.git.url.startsWith('https://')) return config.git.url;
+  const url = new URL(config.git.url);
+  url.username = 'x-access-token';
+  url.password = token;
+  return url.toString();
+}
