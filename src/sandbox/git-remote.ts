@@ -1,0 +1,95 @@
+// A bare Git remote on local disk for tests and the demo: seeded from files in this repository, and
+// written to "by a person" (a new canary image, a manual edit) the way CI or a human would.
+import { cp, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { PermanentError } from '../errors.js';
+import { silentLogger } from '../logger.js';
+import { GitWorkspace, gitEnvironment, normalizeRepoPath, runGit, type GitIdentity } from '../promoter/git.js';
+
+export const SANDBOX_PERSON: GitIdentity = { name: 'Dana Developer', email: 'dana@example.test' };
+
+/** PATH and HOME only, plus the switches that keep system and user git config (and prompts) out. */
+export function cleanGitEnv(home: string): NodeJS.ProcessEnv {
+  return gitEnvironment({ PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home });
+}
+
+export interface SeededRemoteOptions {
+  /** the folder to create `remote.git` in (created if missing). */
+  dir: string;
+  /** repo-relative files or folders under sourceRoot, copied to the same relative paths. */
+  seedFrom: string[];
+  sourceRoot: string;
+  branch?: string;
+  identity?: GitIdentity;
+}
+
+/** Creates <dir>/remote.git (bare) whose branch holds one commit with the seeded files. */
+export async function createSeededRemote(options: SeededRemoteOptions): Promise<{ remoteDir: string; headSha: string }> {
+  const branch = options.branch ?? 'main';
+  const identity = options.identity ?? SANDBOX_PERSON;
+  const dir = resolve(options.dir);
+  const remoteDir = join(dir, 'remote.git');
+  await mkdir(dir, { recursive: true });
+  const env = cleanGitEnv(dir);
+  await runGit(['init', '-q', '--bare', `--initial-branch=${branch}`, remoteDir], { cwd: dir, env });
+
+  const work = await mkdtemp(join(tmpdir(), 'seed-'));
+  try {
+    await runGit(['init', '-q', `--initial-branch=${branch}`], { cwd: work, env });
+    for (const entry of options.seedFrom) {
+      const relative = normalizeRepoPath(entry);
+      if (relative === undefined) throw new PermanentError(`seed path "${entry}" is not a path inside ${options.sourceRoot}`);
+      const source = join(options.sourceRoot, relative);
+      await stat(source).catch((error: unknown) => {
+        throw new PermanentError(`seed path ${source} does not exist`, { cause: error });
+      });
+      await cp(source, join(work, relative), { recursive: true });
+    }
+    await runGit(['add', '-A'], { cwd: work, env });
+    await runGit(
+      ['-c', `user.name=${identity.name}`, '-c', `user.email=${identity.email}`, 'commit', '-q', '--allow-empty', '-m', 'Seed the GitOps repository'],
+      { cwd: work, env },
+    );
+    await runGit(['push', '-q', remoteDir, `HEAD:refs/heads/${branch}`], { cwd: work, env });
+    const headSha = (await runGit(['rev-parse', 'HEAD'], { cwd: work, env })).stdout.trim();
+    return { remoteDir, headSha };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+export interface CommitToRemoteOptions {
+  branch?: string;
+  identity?: GitIdentity;
+  /** attempts when another writer pushes in between; default 5. */
+  attempts?: number;
+}
+
+/** A person's commit straight to the remote's branch; returns the new HEAD sha (or the current one if nothing changed). */
+export async function commitToRemote(
+  remoteDir: string,
+  files: Record<string, string>,
+  message: string,
+  options: CommitToRemoteOptions = {},
+): Promise<string> {
+  const scratch = await mkdtemp(join(tmpdir(), 'person-'));
+  try {
+    const workspace = await GitWorkspace.open({
+      remoteUrl: remoteDir,
+      branch: options.branch ?? 'main',
+      dir: join(scratch, 'clone'),
+      identity: options.identity ?? SANDBOX_PERSON,
+      logger: silentLogger(),
+      env: cleanGitEnv(scratch),
+    });
+    const attempts = options.attempts ?? 5;
+    for (let attempt = 1; attempt <= attempts; attempt += 1) {
+      const outcome = await workspace.commitAndPush({ files, message, allowedPaths: Object.keys(files) });
+      if (outcome.kind !== 'rejected') return outcome.sha;
+    }
+    throw new PermanentError(`could not commit to ${remoteDir}: the branch kept moving for ${attempts} attempts`);
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
