@@ -1,0 +1,132 @@
+// PromQL builders: escaping, one query per selector group, le spellings, series classification.
+import { describe, expect, it } from 'vitest';
+import {
+  armSelector,
+  classifySeries,
+  escapeLabelValue,
+  escapeRegex,
+  groupTargets,
+  isServerError,
+  latencyBucketsQuery,
+  leLabelSpellings,
+  matchAny,
+  parseLe,
+  requestsQuery,
+  type CanaryTarget,
+} from './istio-queries.js';
+import { ENVOY_BUCKETS_MS, prometheusSelectorSchema } from './settings.js';
+
+const defaults = prometheusSelectorSchema.parse({});
+
+function target(name: string, overrides: Partial<typeof defaults> = {}, namespace = 'docuthinker-prod'): CanaryTarget {
+  return { name, service: name, namespace, selector: { ...defaults, ...overrides } };
+}
+
+describe('escapeLabelValue', () => {
+  it.each([
+    ['plain', 'plain'],
+    ['a"b', 'a\\"b'],
+    ['back\\slash', 'back\\\\slash'],
+    ['two\nlines', 'two\\nlines'],
+    ['\\"', '\\\\\\"'],
+  ])('%j -> %j', (input, expected) => {
+    expect(escapeLabelValue(input)).toBe(expected);
+  });
+});
+
+describe('escapeRegex and matchAny', () => {
+  it('escapes RE2 metacharacters', () => {
+    expect(escapeRegex('a.b|c*(d)')).toBe('a\\.b\\|c\\*\\(d\\)');
+  });
+  it('uses equality for one value and a sorted alternation for several', () => {
+    expect(matchAny('x', ['b'])).toBe('x="b"');
+    expect(matchAny('x', ['frontend', 'backend', 'frontend'])).toBe('x=~"backend|frontend"');
+  });
+  it('escapes regex, then the string, so a dot stays literal inside the quotes', () => {
+    expect(matchAny('x', ['v1.2', 'v2'])).toBe('x=~"v1\\\\.2|v2"');
+  });
+});
+
+describe('le spellings', () => {
+  it.each([
+    [0.5, ['0.5']],
+    [500, ['500', '500.0']],
+    [600000, ['600000', '600000.0']],
+    [1800000, ['1800000', '1800000.0', '1.8e+06']],
+  ])('%d -> %j', (edge, expected) => {
+    expect(leLabelSpellings(edge)).toEqual(expected);
+  });
+  it('parses every spelling back to the edge', () => {
+    for (const edge of ENVOY_BUCKETS_MS) for (const s of leLabelSpellings(edge)) expect(parseLe(s)).toBe(edge);
+    expect(parseLe('+Inf')).toBe(Number.POSITIVE_INFINITY);
+  });
+});
+
+describe('batched queries', () => {
+  it('groups canaries by selector settings: one query per group', () => {
+    const groups = groupTargets([
+      target('backend'),
+      target('frontend'),
+      target('ai-service', { armLabel: 'destination_version' }),
+    ]);
+    expect(groups.map((g) => g.targets.map((t) => t.name))).toEqual([['backend', 'frontend'], ['ai-service']]);
+    expect(requestsQuery(groups[0]!)).toBe(
+      'istio_requests_total{reporter="destination", destination_service_name=~"backend|frontend", ' +
+        'destination_workload_namespace="docuthinker-prod", destination_canonical_revision=~"canary|stable", response_flags!~".*FI.*"}',
+    );
+    expect(requestsQuery(groups[1]!)).toContain('destination_version=~"canary|stable"');
+  });
+
+  it('keeps fault-injected requests when asked to', () => {
+    const [group] = groupTargets([target('backend', { excludeFaultInjected: false })]);
+    expect(requestsQuery(group!)).not.toContain('response_flags');
+  });
+
+  it('restricts the latency query to the edges needed and +Inf', () => {
+    const [group] = groupTargets([target('backend')]);
+    const query = latencyBucketsQuery(group!, [500, 1000]);
+    expect(query.startsWith('istio_request_duration_milliseconds_bucket{reporter="destination"')).toBe(true);
+    expect(query).toContain('le=~"\\\\+Inf|1000|1000\\\\.0|500|500\\\\.0"');
+  });
+
+  it('never sums: raw series keep each pod counter separate', () => {
+    const [group] = groupTargets([target('backend')]);
+    expect(requestsQuery(group!)).not.toMatch(/\bsum\b|\bincrease\b|\brate\b/);
+  });
+
+  it('builds one arm selector for a live guard', () => {
+    expect(armSelector(target('backend'), 'canary')).toBe(
+      'reporter="destination", destination_service_name="backend", destination_workload_namespace="docuthinker-prod", ' +
+        'destination_canonical_revision="canary", response_flags!~".*FI.*"',
+    );
+  });
+});
+
+describe('classifySeries', () => {
+  const groups = groupTargets([target('backend'), target('frontend')]);
+  const group = groups[0]!;
+  const base = { destination_service_name: 'backend', destination_workload_namespace: 'docuthinker-prod' };
+  it.each([
+    [{ ...base, destination_canonical_revision: 'stable' }, ['backend'], 'stable'],
+    [{ ...base, destination_canonical_revision: 'canary' }, ['backend'], 'canary'],
+    [{ ...base, destination_canonical_revision: 'latest' }, undefined, undefined],
+    [{ ...base, destination_workload_namespace: 'other', destination_canonical_revision: 'canary' }, undefined, undefined],
+  ])('%j', (labels, names, arm) => {
+    const owner = classifySeries(labels, group);
+    expect(owner?.targets.map((t) => t.name)).toEqual(names);
+    expect(owner?.arm).toBe(arm);
+  });
+});
+
+describe('isServerError', () => {
+  it.each([
+    ['503', true],
+    ['500', true],
+    ['200', false],
+    ['404', false],
+    ['0', false],
+    [undefined, false],
+  ])('%s -> %s', (code, expected) => {
+    expect(isServerError(code)).toBe(expected);
+  });
+});

@@ -1,0 +1,140 @@
+// PromQL for Istio's standard metrics: label escaping, one batched selector per group of canaries
+// that share selector settings, and the series-to-canary mapping. Pure: builds strings, reads labels.
+import type { Arm } from './types.js';
+import type { PrometheusSelector } from './settings.js';
+
+export const REQUESTS_METRIC = 'istio_requests_total';
+export const DURATION_BUCKET_METRIC = 'istio_request_duration_milliseconds_bucket';
+
+export interface CanaryTarget {
+  /** the policy name; the key of every per-canary result. */
+  name: string;
+  service: string;
+  namespace: string;
+  selector: PrometheusSelector;
+}
+
+/** Escapes a value for a double-quoted PromQL string: backslash, double quote, newline. */
+export function escapeLabelValue(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+/** Escapes RE2 metacharacters so a literal value can sit in an `=~` alternation. */
+export function escapeRegex(value: string): string {
+  return value.replace(/[\\.+*?()|[\]{}^$]/g, '\\$&');
+}
+
+/** `label=~"a|b"` matching exactly these literal values (anchored by PromQL), or `label="a"` for one. */
+export function matchAny(label: string, values: readonly string[]): string {
+  const distinct = [...new Set(values)].sort();
+  if (distinct.length === 1) return `${label}="${escapeLabelValue(distinct[0] ?? '')}"`;
+  return `${label}=~"${escapeLabelValue(distinct.map(escapeRegex).join('|'))}"`;
+}
+
+/**
+ * The spellings a histogram `le` label can take for one bucket edge: JavaScript's and Envoy's
+ * ("1800000"), Go's shortest %g ("1.8e+06") and Prometheus 3's normalised floats ("1.0").
+ */
+export function leLabelSpellings(edgeMs: number): string[] {
+  const spellings = new Set<string>([String(edgeMs)]);
+  if (Number.isInteger(edgeMs)) spellings.add(`${edgeMs}.0`);
+  const exponent = Math.floor(Math.log10(Math.abs(edgeMs)));
+  if (edgeMs !== 0 && (exponent < -4 || exponent >= 6)) {
+    const [mantissa = '', exp = '0'] = edgeMs.toExponential().split('e');
+    const sign = exp.startsWith('-') ? '-' : '+';
+    const digits = exp.replace(/^[-+]/, '').padStart(2, '0');
+    spellings.add(`${mantissa}e${sign}${digits}`);
+  }
+  return [...spellings];
+}
+
+/** The numeric bucket edge of an `le` label value ("+Inf" -> Infinity); NaN when it is not a number. */
+export function parseLe(le: string | undefined): number {
+  if (le === undefined) return Number.NaN;
+  if (le === '+Inf' || le === 'Inf') return Number.POSITIVE_INFINITY;
+  return Number(le);
+}
+
+/** Selector settings that change the query text; canaries with the same key share one query. */
+export function selectorGroupKey(selector: PrometheusSelector): string {
+  return JSON.stringify([
+    selector.reporter,
+    selector.serviceLabel,
+    selector.namespaceLabel,
+    selector.armLabel,
+    selector.stableValue,
+    selector.canaryValue,
+    selector.excludeFaultInjected,
+  ]);
+}
+
+export interface TargetGroup {
+  selector: PrometheusSelector;
+  targets: CanaryTarget[];
+}
+
+/** Groups canaries by their selector settings, in first-seen order. */
+export function groupTargets(targets: readonly CanaryTarget[]): TargetGroup[] {
+  const groups = new Map<string, TargetGroup>();
+  for (const target of targets) {
+    const key = selectorGroupKey(target.selector);
+    const group = groups.get(key);
+    if (group) group.targets.push(target);
+    else groups.set(key, { selector: target.selector, targets: [target] });
+  }
+  return [...groups.values()];
+}
+
+/** The matchers shared by every query of a group (no braces). `arms` narrows to one arm. */
+export function groupMatchers(group: TargetGroup, arms: readonly Arm[] = ['stable', 'canary']): string[] {
+  const { selector, targets } = group;
+  const armValues = arms.map((arm) => (arm === 'stable' ? selector.stableValue : selector.canaryValue));
+  const matchers = [
+    `reporter="${escapeLabelValue(selector.reporter)}"`,
+    matchAny(selector.serviceLabel, targets.map((t) => t.service)),
+    matchAny(selector.namespaceLabel, targets.map((t) => t.namespace)),
+    matchAny(selector.armLabel, armValues),
+  ];
+  // Envoy joins several flags with commas, so FI can sit anywhere in the value.
+  if (selector.excludeFaultInjected) matchers.push('response_flags!~".*FI.*"');
+  return matchers;
+}
+
+/**
+ * Raw per-series request counters of every canary in the group, stable and canary arms. Not summed:
+ * a sum over pods drops when one pod restarts, which would read as a reset of the whole arm.
+ */
+export function requestsQuery(group: TargetGroup): string {
+  return `${REQUESTS_METRIC}{${groupMatchers(group).join(', ')}}`;
+}
+
+/** Raw per-series duration buckets, restricted to the edges asked for and +Inf (the window's count). */
+export function latencyBucketsQuery(group: TargetGroup, edgesMs: readonly number[]): string {
+  const les = [...edgesMs.flatMap(leLabelSpellings), '+Inf'];
+  return `${DURATION_BUCKET_METRIC}{${[...groupMatchers(group), matchAny('le', les)].join(', ')}}`;
+}
+
+/** One canary's arm selector, for live guard queries. */
+export function armSelector(target: CanaryTarget, arm: Arm): string {
+  return groupMatchers({ selector: target.selector, targets: [target] }, [arm]).join(', ');
+}
+
+/** Which canary and arm a returned series belongs to, or undefined when it is no one's. */
+export function classifySeries(
+  labels: Record<string, string>,
+  group: TargetGroup,
+): { targets: CanaryTarget[]; arm: Arm } | undefined {
+  const { selector } = group;
+  const armValue = labels[selector.armLabel];
+  const arm: Arm | undefined = armValue === selector.stableValue ? 'stable' : armValue === selector.canaryValue ? 'canary' : undefined;
+  if (!arm) return undefined;
+  const service = labels[selector.serviceLabel];
+  const namespace = labels[selector.namespaceLabel];
+  const targets = group.targets.filter((t) => t.service === service && t.namespace === namespace);
+  return targets.length > 0 ? { targets, arm } : undefined;
+}
+
+/** Envoy reports HTTP status as a string label; a 5xx is an error for the judgement. */
+export function isServerError(responseCode: string | undefined): boolean {
+  return responseCode !== undefined && /^5\d\d$/.test(responseCode);
+}

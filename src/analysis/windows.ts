@@ -1,0 +1,217 @@
+// Non-overlapping windows of integer counts per arm, from raw Istio counters in Prometheus.
+// Counters are differenced here (not with increase(), which extrapolates to fractions).
+import type { Logger } from '../logger.js';
+import {
+  classifySeries,
+  groupTargets,
+  isServerError,
+  latencyBucketsQuery,
+  parseLe,
+  requestsQuery,
+  type CanaryTarget,
+  type TargetGroup,
+} from './istio-queries.js';
+import type { PrometheusClient, RangeSeries } from './prometheus.js';
+import type { Arm, ArmCounts, Window } from './types.js';
+
+export interface WindowRange {
+  /** unix seconds: the canary's start, the first window's start. */
+  start: number;
+  /** unix seconds, usually now; only windows that end at or before it are returned. */
+  end: number;
+  intervalSeconds: number;
+  /** the bucket edges whose cumulative counts each window carries (Envoy's, in ms). */
+  latencyBucketsMs: readonly number[];
+}
+
+/** Prometheus refuses range queries over 11,000 points per series; stay under it per request. */
+const MAX_POINTS_PER_QUERY = 10_000;
+
+/** Grid points start, start + interval, … up to the last complete window's end. */
+export function windowGrid(range: Pick<WindowRange, 'start' | 'end' | 'intervalSeconds'>): number[] {
+  if (!(range.intervalSeconds > 0)) throw new RangeError(`window interval must be > 0 s, got ${range.intervalSeconds}`);
+  // the epsilon keeps a window that ends exactly at `end` despite float division.
+  const complete = Math.floor((range.end - range.start) / range.intervalSeconds + 1e-9);
+  if (complete < 1) return [];
+  return Array.from({ length: complete + 1 }, (_, k) => range.start + k * range.intervalSeconds);
+}
+
+/** Timestamps compared at Prometheus' millisecond resolution, so float grid arithmetic cannot drop a sample. */
+function ms(seconds: number): number {
+  return Math.round(seconds * 1000);
+}
+
+/**
+ * Increase of one counter series within each window (grid[k], grid[k+1]]. The value at a grid
+ * point is the latest sample at or before it. A drop means the counter restarted (new pod):
+ * counting resumes from 0. A series with no sample at or before a window's start was born inside
+ * it, so its first value counts in full. A gap (samples missing, then back) differences against
+ * the last value seen, so nothing is counted twice. Results are non-negative integers.
+ */
+export function countsPerWindow(series: RangeSeries, grid: number[]): number[] {
+  const points = series.points.filter((p) => Number.isFinite(p.value)).sort((a, b) => a.time - b.time);
+  const counts: number[] = [];
+  let i = 0;
+  let previous: number | undefined;
+  const first = grid[0];
+  if (first === undefined) return counts;
+  while (i < points.length && ms(points[i]!.time) <= ms(first)) {
+    previous = points[i]!.value;
+    i++;
+  }
+  for (let k = 1; k < grid.length; k++) {
+    const edge = ms(grid[k]!);
+    let count = 0;
+    while (i < points.length && ms(points[i]!.time) <= edge) {
+      const value = points[i]!.value;
+      if (previous === undefined || value < previous) count += value;
+      else count += value - previous;
+      previous = value;
+      i++;
+    }
+    counts.push(Math.max(0, Math.round(count)));
+  }
+  return counts;
+}
+
+function seriesKey(labels: Record<string, string>): string {
+  return JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/** A range query over the grid, split into requests Prometheus accepts and merged per series. */
+async function rangeOverGrid(client: PrometheusClient, query: string, grid: number[], step: number): Promise<RangeSeries[]> {
+  const merged = new Map<string, RangeSeries>();
+  for (let from = 0; from < grid.length - 1; from += MAX_POINTS_PER_QUERY - 1) {
+    const to = Math.min(from + MAX_POINTS_PER_QUERY - 1, grid.length - 1);
+    const chunk = await client.range(query, grid[from]!, grid[to]!, step);
+    for (const series of chunk) {
+      const key = seriesKey(series.labels);
+      const existing = merged.get(key);
+      if (!existing) {
+        merged.set(key, { labels: series.labels, points: [...series.points] });
+        continue;
+      }
+      // chunks share their boundary grid point
+      const lastTime = existing.points.at(-1)?.time ?? Number.NEGATIVE_INFINITY;
+      existing.points.push(...series.points.filter((p) => ms(p.time) > ms(lastTime)));
+    }
+  }
+  return [...merged.values()];
+}
+
+interface ArmTotals {
+  requests: number[];
+  errors: number[];
+  /** per edge index, per window */
+  le: number[][];
+  count: number[];
+  /** edges for which at least one bucket series was seen */
+  edgesSeen: Set<number>;
+}
+
+function emptyTotals(windows: number, edges: number): ArmTotals {
+  return {
+    requests: new Array<number>(windows).fill(0),
+    errors: new Array<number>(windows).fill(0),
+    le: Array.from({ length: edges }, () => new Array<number>(windows).fill(0)),
+    count: new Array<number>(windows).fill(0),
+    edgesSeen: new Set<number>(),
+  };
+}
+
+function addInto(target: number[], counts: number[]): void {
+  for (let k = 0; k < counts.length; k++) target[k] = (target[k] ?? 0) + (counts[k] ?? 0);
+}
+
+async function fetchGroup(
+  client: PrometheusClient,
+  group: TargetGroup,
+  grid: number[],
+  range: WindowRange,
+  totals: Map<string, Record<Arm, ArmTotals>>,
+): Promise<void> {
+  const edges = range.latencyBucketsMs;
+  const [requestSeries, bucketSeries] = await Promise.all([
+    rangeOverGrid(client, requestsQuery(group), grid, range.intervalSeconds),
+    edges.length > 0 ? rangeOverGrid(client, latencyBucketsQuery(group, edges), grid, range.intervalSeconds) : Promise.resolve([]),
+  ]);
+  for (const series of requestSeries) {
+    const owner = classifySeries(series.labels, group);
+    if (!owner) continue;
+    const counts = countsPerWindow(series, grid);
+    const error = isServerError(series.labels.response_code);
+    for (const target of owner.targets) {
+      const arm = totals.get(target.name)?.[owner.arm];
+      if (!arm) continue;
+      addInto(arm.requests, counts);
+      if (error) addInto(arm.errors, counts);
+    }
+  }
+  for (const series of bucketSeries) {
+    const owner = classifySeries(series.labels, group);
+    if (!owner) continue;
+    const le = parseLe(series.labels.le);
+    const edgeIndex = edges.indexOf(le);
+    if (edgeIndex < 0 && le !== Number.POSITIVE_INFINITY) continue;
+    const counts = countsPerWindow(series, grid);
+    for (const target of owner.targets) {
+      const arm = totals.get(target.name)?.[owner.arm];
+      if (!arm) continue;
+      if (le === Number.POSITIVE_INFINITY) addInto(arm.count, counts);
+      else {
+        addInto(arm.le[edgeIndex]!, counts);
+        arm.edgesSeen.add(edgeIndex);
+      }
+    }
+  }
+}
+
+function armCounts(totals: ArmTotals, k: number, withLatency: boolean): ArmCounts {
+  const counts: ArmCounts = { requests: totals.requests[k] ?? 0, errors: totals.errors[k] ?? 0 };
+  if (withLatency) counts.latency = { le: totals.le.map((perWindow) => perWindow[k] ?? 0), count: totals.count[k] ?? 0 };
+  return counts;
+}
+
+/**
+ * Complete, non-overlapping windows since `range.start` for every canary, keyed by target name.
+ * One range query per metric per group of canaries with the same selector settings. `t` is the
+ * window's start in seconds since `range.start`; `canaryWeight` is 0 for the caller to set.
+ * A canary with no series gets windows of zeros: absence of traffic is for the judge to weigh.
+ */
+export async function fetchWindows(
+  client: PrometheusClient,
+  targets: CanaryTarget[],
+  range: WindowRange,
+  options: { logger?: Logger } = {},
+): Promise<Map<string, Window[]>> {
+  const grid = windowGrid(range);
+  const windows = Math.max(0, grid.length - 1);
+  const edges = range.latencyBucketsMs.length;
+  const totals = new Map<string, Record<Arm, ArmTotals>>();
+  for (const target of targets) totals.set(target.name, { stable: emptyTotals(windows, edges), canary: emptyTotals(windows, edges) });
+  if (windows > 0) {
+    await Promise.all(groupTargets(targets).map((group) => fetchGroup(client, group, grid, range, totals)));
+  }
+  const result = new Map<string, Window[]>();
+  for (const target of targets) {
+    const arms = totals.get(target.name)!;
+    for (const arm of ['stable', 'canary'] as const) {
+      const missing = range.latencyBucketsMs.filter((_, i) => !arms[arm].edgesSeen.has(i));
+      if (arms[arm].count.some((c) => c > 0) && missing.length > 0) {
+        // A pod with custom statsHistogramBuckets lacks these edges: every request would look slow.
+        options.logger?.warn({ canary: target.name, arm, missingEdgesMs: missing }, 'latency bucket edges absent from the histogram');
+      }
+    }
+    const withLatency = edges > 0;
+    result.set(
+      target.name,
+      Array.from({ length: windows }, (_, k) => ({
+        t: k * range.intervalSeconds,
+        canaryWeight: 0,
+        stable: armCounts(arms.stable, k, withLatency),
+        canary: armCounts(arms.canary, k, withLatency),
+      })),
+    );
+  }
+  return result;
+}
