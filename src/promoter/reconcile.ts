@@ -23,9 +23,11 @@ export interface ReconcileDeps {
   policyGlobs: readonly string[];
   /** attempts per canary when a push loses a race (default 3). */
   maxPushAttempts?: number;
+  /** decide but write nothing: `promoter analyze --canary` and `promoter run --dry-run`. */
+  dryRun?: boolean;
 }
 
-export type CanaryOutcome = 'held' | 'committed' | 'no-op' | 'error' | 'raced';
+export type CanaryOutcome = 'held' | 'committed' | 'no-op' | 'error' | 'raced' | 'dry-run';
 
 export interface CanaryReport {
   canary: string;
@@ -237,6 +239,11 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<TickReport> {
       if (action.kind === 'hold') {
         log[action.alert ? 'warn' : 'info']({ phase: state.phase, weight: state.canaryWeight, reason: action.reason, evidence: verdict ? evidenceSummary(verdict.evidence) : undefined }, 'hold');
         reports.push({ ...base, outcome: 'held', action: 'hold', reason: action.reason });
+        continue;
+      }
+      if (deps.dryRun) {
+        const wouldWrite = commitMessage({ canary: name, state, action, ...(verdict ? { verdict } : {}) }).split('\n')[0] ?? '';
+        reports.push({ ...base, outcome: 'dry-run', action: action.kind, reason: `would commit: ${wouldWrite}` });
         continue;
       }
       try {
