@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createSchemaRegistry } from './registry.js';
+import { createSchemaRegistry, re2Patterns } from './registry.js';
 
 const registry = createSchemaRegistry();
 
@@ -43,5 +43,14 @@ describe('schema registry over ../shared/schemas', () => {
 
   it('returns undefined for a kind it has no schema for', () => {
     expect(registry.validatorFor('example.com/v1', 'Widget')).toBeUndefined();
+  });
+
+  it('compiles every known kind, including Go RE2 patterns such as (?i) in the Prometheus Operator CRDs', () => {
+    for (const key of registry.knownKinds()) {
+      const slash = key.lastIndexOf('/');
+      expect(registry.validatorFor(key.slice(0, slash), key.slice(slash + 1)), key).toBeTypeOf('function');
+    }
+    expect(re2Patterns('(?i)(abort|warn)?', 'u').test('WARN')).toBe(true);
+    expect(re2Patterns('(?<!x', 'u').test('anything')).toBe(true);
   });
 });

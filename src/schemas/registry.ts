@@ -4,7 +4,7 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { Ajv, type CodeOptions, type ErrorObject, type ValidateFunction } from 'ajv';
 import ajvDraft04 from 'ajv-draft-04';
 import { parseAllDocuments } from 'yaml';
 import { PermanentError } from '../errors.js';
@@ -104,6 +104,28 @@ const K8S_KEYWORDS = [
   'x-kubernetes-unions',
 ];
 
+/**
+ * CRD patterns are Go RE2, not ECMAScript: a leading `(?i)` (Prometheus Operator uses it) becomes
+ * the `i` flag, and a pattern JavaScript still cannot compile matches anything rather than crash.
+ */
+export const re2Patterns: NonNullable<CodeOptions['regExp']> = Object.assign(
+  (pattern: string, flags: string) => {
+    let source = pattern;
+    let extra = '';
+    const inline = /^\(\?([imsU]+)\)/.exec(source);
+    if (inline) {
+      source = source.slice(inline[0].length);
+      extra = [...new Set(inline[1]!.replace('U', '').split(''))].filter((f) => !flags.includes(f)).join('');
+    }
+    try {
+      return new RegExp(source, flags + extra);
+    } catch {
+      return { test: () => true };
+    }
+  },
+  { code: 'new RegExp' },
+);
+
 function configure<T extends Ajv>(ajv: T): T {
   for (const keyword of K8S_KEYWORDS) ajv.addKeyword({ keyword, schemaType: ['boolean', 'array', 'string', 'object'] });
   for (const format of OPENAPI_FORMATS) ajv.addFormat(format, true);
@@ -131,8 +153,8 @@ export function createSchemaRegistry(dir: string = defaultSchemasDir()): SchemaR
   if (!existsSync(dir)) {
     throw new PermanentError(`schema directory not found: ${dir} (set PROMOTER_SCHEMAS_DIR or pass --schemas)`);
   }
-  const crdAjv = configure(new Ajv({ strict: false, allErrors: true, discriminator: false }));
-  const k8sAjv = configure(new ajvDraft04.default({ strict: false, allErrors: true }));
+  const crdAjv = configure(new Ajv({ strict: false, allErrors: true, discriminator: false, code: { regExp: re2Patterns } }));
+  const k8sAjv = configure(new ajvDraft04.default({ strict: false, allErrors: true, code: { regExp: re2Patterns } }));
   const sources = new Map<string, () => DocumentValidator>();
 
   for (const file of listFiles(dir)) {
