@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createSchemaRegistry, re2Patterns } from './registry.js';
+import { createSchemaRegistry, evaluateCelRule, goDurationMs, re2Patterns } from './registry.js';
 
 const registry = createSchemaRegistry();
 
@@ -52,5 +52,23 @@ describe('schema registry over ../shared/schemas', () => {
     }
     expect(re2Patterns('(?i)(abort|warn)?', 'u').test('WARN')).toBe(true);
     expect(re2Patterns('(?<!x', 'u').test('anything')).toBe(true);
+  });
+
+  it('runs the simple CEL rules of the Istio CRDs (duration >= 1ms) and lets the others pass', () => {
+    const validate = registry.validatorFor('networking.istio.io/v1', 'VirtualService')!;
+    const vs = (timeout: string) => ({
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name: 'a' },
+      spec: { hosts: ['a'], http: [{ timeout, route: [{ destination: { host: 'a' } }] }] },
+    });
+    expect(validate(vs('1h30m'))).toEqual([]);
+    expect(validate(vs('500us'))).toEqual([{ path: '/spec/http/0/timeout', message: 'must be a valid duration greater than 1ms' }]);
+    expect(validate(vs('soon'))).toHaveLength(1);
+    expect(goDurationMs('1.5s')).toBe(1500);
+    expect(goDurationMs('15')).toBeUndefined();
+    expect(evaluateCelRule('0 < self && self <= 65535', 0)).toBe(false);
+    expect(evaluateCelRule('self in ["", "HTTP", "HTTPS"]', 'TCP')).toBe(false);
+    expect(evaluateCelRule('has(self.a) || has(self.b)', {})).toBeUndefined();
   });
 });
