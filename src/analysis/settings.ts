@@ -78,7 +78,11 @@ export const sequentialSchema = z
       .array(z.number().positive())
       .default([500])
       .describe('Envoy bucket edges (ms); a request slower than an edge is a bad event for that edge'),
-    priorScale: z.number().positive().default(0.5),
+    priorScale: z
+      .number()
+      .positive()
+      .default(0.75)
+      .describe("sigma of the priors on the log rate ratio: the rollback mixture's half-normal above log r0 and the confidence sequence's normal around 0"),
     gridPoints: z.number().int().min(20).max(2000).default(200),
   })
   .strict();
@@ -88,6 +92,12 @@ export const criticalSchema = z
     errorRatio: z.number().gt(1).default(5).describe('roll back at once when canary 5xx rate >= this many times stable'),
     minCanaryRequests: z.number().int().nonnegative().default(200),
     maxErrorRate: z.number().gt(0).lte(1).default(0.2).describe('roll back at once above this absolute canary 5xx rate'),
+    minCanaryErrors: z
+      .number()
+      .int()
+      .nonnegative()
+      .default(5)
+      .describe('canary 5xx the fast path needs before it may fire, so a handful of errors on a quiet canary is left to the sequential test'),
   })
   .strict();
 
