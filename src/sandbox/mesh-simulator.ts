@@ -1,0 +1,407 @@
+// Plays Istio (and the Argo CD controller) on loopback: follows a bare Git remote, applies the
+// committed route weights and images after a delay, and serves synthetic istio_* counters on /metrics.
+import { execFile } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
+import { parseAllDocuments } from 'yaml';
+import { ENVOY_BUCKETS_MS } from '../analysis/settings.js';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { CanaryPolicy } from '../promoter/policy.js';
+import type { FakeArgoCd } from './fake-argocd.js';
+import { poisson, recordRequests, seededRandom, splitByWeight, type ArmBehaviour, type ArmCounters, type Random } from './traffic.js';
+
+export type { ArmBehaviour } from './traffic.js';
+
+const run = promisify(execFile);
+
+export interface MeshSimulatorOptions {
+  /** a bare git repository on disk to follow */
+  remoteDir: string;
+  /** default main */
+  branch?: string;
+  /** which VirtualService route/subsets and Deployment files to read per service */
+  policies: CanaryPolicy[];
+  /** per service, split between arms by the applied weights */
+  requestsPerSecond: number;
+  /** how a given image behaves */
+  behaviour: (service: string, image: string) => ArmBehaviour;
+  /** when given: after applying a commit, reportSynced(application, sha, 'Healthy') */
+  argo?: Pick<FakeArgoCd, 'reportSynced'>;
+  /** delay between seeing a new HEAD and applying it; default 500 */
+  syncDelayMs?: number;
+  /** traffic generation step; default 100 */
+  tickMs?: number;
+  /** remote polling; default 250 */
+  pollMs?: number;
+  seed?: number;
+  logger?: Logger;
+}
+
+export interface AppliedService {
+  stableWeight: number;
+  canaryWeight: number;
+  stableImage: string;
+  canaryImage: string;
+}
+
+export interface ArmTotals {
+  requests: number;
+  errors: number;
+}
+
+export interface MeshSimulator {
+  /** "127.0.0.1:<port>" for Prometheus to scrape (/metrics) */
+  target: string;
+  applied(): { sha: string; services: Record<string, AppliedService> };
+  setBehaviour(fn: MeshSimulatorOptions['behaviour']): void;
+  /** Beyond the brief's contract: 0 stops traffic (a quiet service), for tests and the demo. */
+  setRequestsPerSecond(rps: number): void;
+  /** Beyond the brief's contract: requests and 5xx per service and arm since start, across pod restarts. */
+  totals(): Record<string, { stable: ArmTotals; canary: ArmTotals }>;
+  close(): Promise<void>;
+}
+
+/** A manifest the simulator cannot apply; like Argo CD, it then keeps what it had. */
+export class MeshApplyError extends Error {
+  override name = 'MeshApplyError';
+}
+
+type Manifest = Record<string, unknown>;
+
+function record(value: unknown): Manifest | undefined {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Manifest) : undefined;
+}
+
+function manifests(text: string, file: string): Manifest[] {
+  const docs = parseAllDocuments(text);
+  const list = Array.isArray(docs) ? docs : [docs];
+  const out: Manifest[] = [];
+  for (const doc of list) {
+    const first = doc.errors[0];
+    if (first) throw new MeshApplyError(`${file}: YAML error: ${first.message.split('\n')[0] ?? ''}`);
+    const value = record(doc.toJS());
+    if (value) out.push(value);
+  }
+  return out;
+}
+
+function nameOf(manifest: Manifest): unknown {
+  return record(manifest.metadata)?.name;
+}
+
+/** The weights of the policy's named HTTP route (header, cookie and mirror routes are not the split). */
+export function readRouteWeights(text: string, policy: CanaryPolicy): { stableWeight: number; canaryWeight: number } {
+  const { file, name, route } = policy.spec.virtualService;
+  const vs = manifests(text, file).find((m) => m.kind === 'VirtualService' && nameOf(m) === name);
+  if (!vs) throw new MeshApplyError(`${file}: no VirtualService named "${name}"`);
+  const http = record(vs.spec)?.http;
+  const routes = Array.isArray(http) ? http.map(record) : [];
+  const named = routes.find((r) => r?.name === route);
+  if (!named) throw new MeshApplyError(`${file}: VirtualService ${name} has no http route named "${route}"`);
+  const destinations = Array.isArray(named.route) ? named.route.map(record) : [];
+  const weights = { stableWeight: 0, canaryWeight: 0 };
+  for (const destination of destinations) {
+    const subset = record(destination?.destination)?.subset;
+    // Istio: a single destination takes all traffic whatever its weight.
+    const weight = destinations.length === 1 ? 100 : Number(destination?.weight ?? 0);
+    if (!Number.isFinite(weight) || weight < 0) throw new MeshApplyError(`${file}: route "${route}" has a bad weight for subset ${String(subset)}`);
+    if (subset === policy.spec.subsets.stable) weights.stableWeight += weight;
+    else if (subset === policy.spec.subsets.canary) weights.canaryWeight += weight;
+  }
+  if (weights.stableWeight + weights.canaryWeight <= 0) throw new MeshApplyError(`${file}: route "${route}" sends no traffic to either subset`);
+  return weights;
+}
+
+/** The image of the arm's container; with several Deployments in the file, the one named <service>-<subset>. */
+export function readArmImage(text: string, policy: CanaryPolicy, arm: 'stable' | 'canary'): string {
+  const { file, container } = policy.spec.deployments[arm];
+  const candidates = manifests(text, file)
+    .filter((m) => m.kind === 'Deployment')
+    .map((m) => {
+      const podSpec = record(record(record(m.spec)?.template)?.spec);
+      const containers = Array.isArray(podSpec?.containers) ? podSpec.containers.map(record) : [];
+      return { name: nameOf(m), image: containers.find((c) => c?.name === container)?.image };
+    })
+    .filter((c): c is { name: unknown; image: string } => typeof c.image === 'string');
+  const chosen =
+    candidates.length === 1 ? candidates[0] : candidates.find((c) => c.name === `${policy.spec.service}-${policy.spec.subsets[arm]}`);
+  if (!chosen) throw new MeshApplyError(`${file}: no Deployment with a container "${container}" for the ${arm} arm`);
+  return chosen.image;
+}
+
+/** Label values of one arm's series, named as Istio's destination-side sidecar reports them. */
+export function seriesLabels(policy: CanaryPolicy, arm: 'stable' | 'canary', responseCode: string): [string, string][] {
+  const { service, namespace } = policy.spec;
+  const armValue = arm === 'stable' ? policy.spec.analysis.prometheus.stableValue : policy.spec.analysis.prometheus.canaryValue;
+  return [
+    ['reporter', 'destination'],
+    ['source_workload', 'istio-ingressgateway'],
+    ['source_workload_namespace', 'istio-system'],
+    ['source_principal', 'spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account'],
+    ['source_app', 'istio-ingressgateway'],
+    ['source_version', 'unknown'],
+    ['source_canonical_service', 'istio-ingressgateway'],
+    ['source_canonical_revision', 'latest'],
+    ['source_cluster', 'Kubernetes'],
+    ['destination_workload', `${service}-${policy.spec.subsets[arm]}`],
+    ['destination_workload_namespace', namespace],
+    ['destination_principal', `spiffe://cluster.local/ns/${namespace}/sa/${service}`],
+    ['destination_app', service],
+    ['destination_version', armValue],
+    ['destination_service', `${service}.${namespace}.svc.cluster.local`],
+    ['destination_service_name', service],
+    ['destination_service_namespace', namespace],
+    ['destination_canonical_service', service],
+    ['destination_canonical_revision', armValue],
+    ['destination_cluster', 'Kubernetes'],
+    ['request_protocol', 'http'],
+    ['response_flags', '-'],
+    ['connection_security_policy', 'mutual_tls'],
+    ['response_code', responseCode],
+    ['grpc_response_status', ''],
+  ];
+}
+
+function escapeExposition(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+function formatLabels(labels: readonly [string, string][]): string {
+  return labels.map(([k, v]) => `${k}="${escapeExposition(v)}"`).join(',');
+}
+
+export interface ServiceCounters {
+  policy: CanaryPolicy;
+  stable: ArmCounters;
+  canary: ArmCounters;
+}
+
+/** Prometheus text exposition (0.0.4) of the counters; Envoy's `le` spelling ("0.5", "1800000"). */
+export function renderMetrics(services: readonly ServiceCounters[], edges: readonly number[] = ENVOY_BUCKETS_MS): string {
+  const requests: string[] = [];
+  const histogram: string[] = [];
+  for (const { policy, stable, canary } of services) {
+    for (const [arm, counters] of [
+      ['stable', stable],
+      ['canary', canary],
+    ] as const) {
+      for (const [code, entry] of [...counters.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+        const labels = seriesLabels(policy, arm, code);
+        const base = formatLabels(labels);
+        requests.push(`istio_requests_total{${base}} ${entry.requests}`);
+        let cumulative = 0;
+        for (let i = 0; i < edges.length; i++) {
+          cumulative += entry.buckets[i] ?? 0;
+          histogram.push(`istio_request_duration_milliseconds_bucket{${base},le="${String(edges[i])}"} ${cumulative}`);
+        }
+        cumulative += entry.buckets[edges.length] ?? 0;
+        histogram.push(`istio_request_duration_milliseconds_bucket{${base},le="+Inf"} ${cumulative}`);
+        histogram.push(`istio_request_duration_milliseconds_sum{${base}} ${entry.sumMs.toFixed(3)}`);
+        histogram.push(`istio_request_duration_milliseconds_count{${base}} ${cumulative}`);
+      }
+    }
+  }
+  return [
+    '# HELP istio_requests_total Total requests.',
+    '# TYPE istio_requests_total counter',
+    ...requests,
+    '# HELP istio_request_duration_milliseconds Request duration in milliseconds.',
+    '# TYPE istio_request_duration_milliseconds histogram',
+    ...histogram,
+    '',
+  ].join('\n');
+}
+
+interface ServiceState extends ServiceCounters {
+  applied: AppliedService | undefined;
+  totals: { stable: ArmTotals; canary: ArmTotals };
+}
+
+export async function startMeshSimulator(options: MeshSimulatorOptions): Promise<MeshSimulator> {
+  const branch = options.branch ?? 'main';
+  const syncDelayMs = options.syncDelayMs ?? 500;
+  const tickMs = options.tickMs ?? 100;
+  const pollMs = options.pollMs ?? 250;
+  const logger = options.logger;
+  const random: Random = seededRandom(options.seed ?? 1);
+  const gitEnv = { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', GIT_TERMINAL_PROMPT: '0' };
+  let behaviour = options.behaviour;
+  let requestsPerSecond = options.requestsPerSecond;
+  let appliedSha = '';
+  let seenSha = '';
+  let pending: { sha: string; due: number } | undefined;
+  let closed = false;
+
+  const services = new Map<string, ServiceState>();
+  for (const policy of options.policies) {
+    services.set(policy.spec.service, {
+      policy,
+      stable: new Map(),
+      canary: new Map(),
+      applied: undefined,
+      totals: { stable: { requests: 0, errors: 0 }, canary: { requests: 0, errors: 0 } },
+    });
+  }
+
+  async function git(args: string[]): Promise<string> {
+    const { stdout } = await run('git', ['--git-dir', options.remoteDir, ...args], { env: gitEnv, maxBuffer: 16 * 1024 * 1024 });
+    return stdout;
+  }
+
+  async function head(): Promise<string | undefined> {
+    try {
+      return (await git(['rev-parse', '--verify', '-q', `refs/heads/${branch}^{commit}`])).trim() || undefined;
+    } catch {
+      return undefined; // no branch yet
+    }
+  }
+
+  async function readAt(sha: string, path: string): Promise<string> {
+    try {
+      return await git(['show', `${sha}:${path}`]);
+    } catch (error) {
+      throw new MeshApplyError(`${path}: not readable at ${sha.slice(0, 12)} in ${options.remoteDir}`, { cause: error });
+    }
+  }
+
+  async function readService(sha: string, policy: CanaryPolicy): Promise<AppliedService> {
+    const { virtualService, deployments } = policy.spec;
+    const [vsText, stableText, canaryText] = await Promise.all([
+      readAt(sha, virtualService.file),
+      readAt(sha, deployments.stable.file),
+      readAt(sha, deployments.canary.file),
+    ]);
+    return {
+      ...readRouteWeights(vsText, policy),
+      stableImage: readArmImage(stableText, policy, 'stable'),
+      canaryImage: readArmImage(canaryText, policy, 'canary'),
+    };
+  }
+
+  /** Applies `sha` per Argo CD Application: all of its policies' files parse, or none of them change. */
+  async function apply(sha: string): Promise<void> {
+    const byApplication = new Map<string, ServiceState[]>();
+    for (const state of services.values()) {
+      const app = state.policy.spec.argocd.application;
+      byApplication.set(app, [...(byApplication.get(app) ?? []), state]);
+    }
+    let everything = true;
+    for (const [application, states] of byApplication) {
+      let read: AppliedService[];
+      try {
+        read = await Promise.all(states.map((s) => readService(sha, s.policy)));
+      } catch (error) {
+        everything = false;
+        logger?.warn({ application, sha, err: errorMessage(error) }, 'mesh kept the previous state: manifests at HEAD do not apply');
+        continue;
+      }
+      states.forEach((state, i) => {
+        const next = read[i]!;
+        // New pods for a new image: their Envoy counters start from zero.
+        if (state.applied && state.applied.stableImage !== next.stableImage) state.stable = new Map();
+        if (state.applied && state.applied.canaryImage !== next.canaryImage) state.canary = new Map();
+        state.applied = next;
+      });
+      options.argo?.reportSynced(application, sha, 'Healthy');
+      logger?.info({ application, sha }, 'mesh applied commit');
+    }
+    if (everything) appliedSha = sha;
+  }
+
+  async function poll(): Promise<void> {
+    const sha = await head();
+    if (sha && sha !== seenSha) {
+      seenSha = sha;
+      // A newer HEAD during the delay replaces the commit to apply but keeps the deadline.
+      pending = { sha, due: pending?.due ?? Date.now() + syncDelayMs };
+    }
+    if (pending && Date.now() >= pending.due) {
+      const { sha: due } = pending;
+      pending = undefined;
+      await apply(due);
+    }
+  }
+
+  function tick(): void {
+    const expected = (requestsPerSecond * tickMs) / 1000;
+    for (const [service, state] of services) {
+      if (!state.applied) continue;
+      const split = splitByWeight(random, poisson(random, expected), state.applied.stableWeight, state.applied.canaryWeight);
+      for (const arm of ['stable', 'canary'] as const) {
+        const requests = split[arm];
+        if (requests === 0) continue;
+        const image = arm === 'stable' ? state.applied.stableImage : state.applied.canaryImage;
+        const errors = recordRequests(state[arm], random, requests, behaviour(service, image), ENVOY_BUCKETS_MS);
+        state.totals[arm].requests += requests;
+        state.totals[arm].errors += errors;
+      }
+    }
+  }
+
+  // The initial HEAD is what Argo CD had already applied before the simulator started.
+  const initial = await head();
+  if (initial) {
+    seenSha = initial;
+    await apply(initial);
+  }
+
+  const server: Server = createServer((req, res) => {
+    if (req.method === 'GET' && (req.url ?? '').split('?')[0] === '/metrics') {
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+      res.end(renderMetrics([...services.values()]));
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' });
+    res.end('not found\n');
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+
+  const ticker = setInterval(tick, tickMs);
+  let polling: Promise<void> = Promise.resolve();
+  let pollTimer: NodeJS.Timeout | undefined;
+  const schedulePoll = (): void => {
+    if (closed) return;
+    pollTimer = setTimeout(() => {
+      polling = poll()
+        .catch((error: unknown) => logger?.warn({ err: errorMessage(error) }, 'mesh poll failed'))
+        .finally(schedulePoll);
+    }, pollMs);
+  };
+  schedulePoll();
+  logger?.info({ target: `127.0.0.1:${port}`, sha: appliedSha }, 'mesh simulator started');
+
+  return {
+    target: `127.0.0.1:${port}`,
+    applied() {
+      const out: Record<string, AppliedService> = {};
+      for (const [service, state] of services) if (state.applied) out[service] = { ...state.applied };
+      return { sha: appliedSha, services: out };
+    },
+    setBehaviour(fn) {
+      behaviour = fn;
+    },
+    setRequestsPerSecond(rps) {
+      requestsPerSecond = Math.max(0, rps);
+    },
+    totals() {
+      const out: Record<string, { stable: ArmTotals; canary: ArmTotals }> = {};
+      for (const [service, state] of services) out[service] = { stable: { ...state.totals.stable }, canary: { ...state.totals.canary } };
+      return out;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      clearInterval(ticker);
+      clearTimeout(pollTimer);
+      await polling;
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
