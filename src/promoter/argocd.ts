@@ -1,0 +1,346 @@
+// The one module that talks to Argo CD, through the Kubernetes API for applications.argoproj.io:
+// read an Application's sync/health status, and ask for a sync of an exact Git revision.
+import { CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { PermanentError, TransientError, errorMessage } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { stripCredentials } from '../logger.js';
+
+export type SyncStatus = 'Synced' | 'OutOfSync' | 'Unknown';
+export type OperationPhase = 'Running' | 'Terminating' | 'Failed' | 'Error' | 'Succeeded';
+
+export interface ApplicationStatusView {
+  name: string;
+  syncStatus: SyncStatus;
+  /** the Git revision the live state was last compared against (status.sync.revision). */
+  syncedRevision?: string;
+  /** Healthy / Progressing / Degraded / Suspended / Missing / Unknown */
+  health: string;
+  healthMessage?: string;
+  operationPhase?: OperationPhase;
+  /** the revision of the last (or current) sync operation. */
+  operationRevision?: string;
+  operationMessage?: string;
+  operationFinishedAt?: string;
+  reconciledAt?: string;
+  /** an operation is requested or running; Argo CD refuses another one until it finishes. */
+  operationInProgress: boolean;
+}
+
+export type SyncGate = { ready: true } | { ready: false; reason: string; degraded: boolean };
+
+export interface ArgoCdClient {
+  getApplication(name: string, namespace: string): Promise<ApplicationStatusView>;
+  /**
+   * Sets a top-level `operation` (sync of `revision`) and the hard-refresh annotation with one merge
+   * patch; 'already-running' when an operation is in progress, because Argo CD refuses a second one.
+   */
+  requestSync(name: string, namespace: string, revision: string): Promise<'requested' | 'already-running'>;
+}
+
+export interface ArgoCdClientOptions {
+  /** a kubeconfig document; otherwise in-cluster service-account credentials or the default kubeconfig. */
+  kubeConfigYaml?: string;
+  inCluster?: boolean;
+  logger: Logger;
+}
+
+/** Argo CD refused or cannot serve the request; a person has to act (RBAC, a missing app, a bad patch). */
+export class ArgoCdPermanentError extends PermanentError {
+  override name = 'ArgoCdPermanentError';
+  constructor(
+    message: string,
+    readonly status?: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** The Kubernetes API is unreachable, overloaded or failing; try again next tick. */
+export class ArgoCdTransientError extends TransientError {
+  override name = 'ArgoCdTransientError';
+  constructor(
+    message: string,
+    readonly status?: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export const ARGOCD_GROUP = 'argoproj.io';
+export const ARGOCD_VERSION = 'v1alpha1';
+export const APPLICATIONS = 'applications';
+export const REFRESH_ANNOTATION = 'argocd.argoproj.io/refresh';
+export const PROMOTER_USERNAME = 'docuthinker-promoter';
+
+const SYNC_STATUSES: readonly string[] = ['Synced', 'OutOfSync', 'Unknown'];
+const OPERATION_PHASES: readonly string[] = ['Running', 'Terminating', 'Failed', 'Error', 'Succeeded'];
+const CONFLICT_ATTEMPTS = 3;
+
+type Json = Record<string, unknown>;
+
+function object(value: unknown): Json {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Json) : {};
+}
+
+function text(value: unknown): string | undefined {
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+function firstText(value: unknown): string | undefined {
+  return Array.isArray(value) ? text(value[0]) : undefined;
+}
+
+/** Pure: the fields of an Application object the promoter waits on. */
+export function applicationStatusView(application: unknown): ApplicationStatusView {
+  const app = object(application);
+  const status = object(app.status);
+  const sync = object(status.sync);
+  const health = object(status.health);
+  const state = object(status.operationState);
+  const result = object(state.syncResult);
+  const stateOperation = object(object(state.operation).sync);
+  const pending = app.operation !== undefined && app.operation !== null;
+  const phase = text(state.phase);
+  const syncStatus = text(sync.status);
+
+  const view: ApplicationStatusView = {
+    name: text(object(app.metadata).name) ?? '',
+    syncStatus: syncStatus !== undefined && SYNC_STATUSES.includes(syncStatus) ? (syncStatus as SyncStatus) : 'Unknown',
+    health: text(health.status) ?? 'Unknown',
+    operationInProgress: pending || phase === 'Running' || phase === 'Terminating',
+  };
+  const syncedRevision = text(sync.revision) ?? firstText(sync.revisions);
+  if (syncedRevision !== undefined) view.syncedRevision = syncedRevision;
+  const healthMessage = text(health.message);
+  if (healthMessage !== undefined) view.healthMessage = healthMessage;
+  if (phase !== undefined && OPERATION_PHASES.includes(phase)) view.operationPhase = phase as OperationPhase;
+  const operationRevision =
+    text(result.revision) ?? firstText(result.revisions) ?? text(stateOperation.revision) ?? firstText(stateOperation.revisions);
+  if (operationRevision !== undefined) view.operationRevision = operationRevision;
+  const operationMessage = text(state.message);
+  if (operationMessage !== undefined) view.operationMessage = operationMessage;
+  const finishedAt = text(state.finishedAt);
+  if (finishedAt !== undefined) view.operationFinishedAt = finishedAt;
+  const reconciledAt = text(status.reconciledAt);
+  if (reconciledAt !== undefined) view.reconciledAt = reconciledAt;
+  return view;
+}
+
+function short(sha: string): string {
+  return /^[0-9a-f]{40}$/.test(sha) ? sha.slice(0, 12) : sha;
+}
+
+/**
+ * Pure: may the promoter trust that `sha` runs? Ready only when the app is Synced to exactly `sha`,
+ * Healthy, and its health was computed after the last operation finished (Kargo's lesson: health
+ * read before `reconciledAt >= operationState.finishedAt` is the health of the previous revision).
+ * degraded=true when the sync of `sha` failed or, once fresh, health is Degraded.
+ */
+export function syncGate(status: ApplicationStatusView, sha: string): SyncGate {
+  const app = status.name || 'application';
+  const wanted = short(sha);
+  if ((status.operationPhase === 'Failed' || status.operationPhase === 'Error') && status.operationRevision === sha && !status.operationInProgress) {
+    const detail = status.operationMessage !== undefined ? `: ${status.operationMessage}` : '';
+    return { ready: false, degraded: true, reason: `${app}: the sync operation for ${wanted} ended ${status.operationPhase}${detail}` };
+  }
+  if (status.operationInProgress) {
+    const of = status.operationRevision !== undefined ? ` (${short(status.operationRevision)})` : '';
+    return { ready: false, degraded: false, reason: `${app}: a sync operation is in progress${of}` };
+  }
+  if (status.syncedRevision !== sha) {
+    const at = status.syncedRevision !== undefined ? short(status.syncedRevision) : 'no revision';
+    return { ready: false, degraded: false, reason: `${app}: synced to ${at}, waiting for ${wanted}` };
+  }
+  if (status.syncStatus !== 'Synced') {
+    return { ready: false, degraded: false, reason: `${app}: ${status.syncStatus} at ${wanted}, the live state differs from Git` };
+  }
+  if (status.operationFinishedAt !== undefined) {
+    const finished = Date.parse(status.operationFinishedAt);
+    const reconciled = status.reconciledAt !== undefined ? Date.parse(status.reconciledAt) : Number.NaN;
+    if (!(reconciled >= finished)) {
+      return {
+        ready: false,
+        degraded: false,
+        reason: `${app}: health not reconciled since the sync finished at ${status.operationFinishedAt} (reconciledAt ${status.reconciledAt ?? 'never'})`,
+      };
+    }
+  }
+  if (status.health === 'Degraded') {
+    const detail = status.healthMessage !== undefined ? `: ${status.healthMessage}` : '';
+    return { ready: false, degraded: true, reason: `${app}: Degraded at ${wanted}${detail}` };
+  }
+  if (status.health !== 'Healthy') {
+    return { ready: false, degraded: false, reason: `${app}: health ${status.health} at ${wanted}` };
+  }
+  return { ready: true };
+}
+
+/** Pure: the merge patch that asks Argo CD to sync `revision` and to re-read Git now instead of in ~3 minutes. */
+export function syncRequestPatch(revision: string, resourceVersion: string | undefined): Json {
+  const metadata: Json = { annotations: { [REFRESH_ANNOTATION]: 'hard' } };
+  // With resourceVersion in a patch the API server refuses (409) when the object changed since we read it,
+  // so two promoters cannot both start an operation.
+  if (resourceVersion !== undefined) metadata.resourceVersion = resourceVersion;
+  return {
+    metadata,
+    operation: {
+      sync: { revision },
+      initiatedBy: { username: PROMOTER_USERNAME, automated: true },
+      info: [{ name: 'Reason', value: `${PROMOTER_USERNAME} committed ${revision}` }],
+    },
+  };
+}
+
+interface ApiFailure {
+  code: number;
+  body?: unknown;
+}
+
+function isApiFailure(error: unknown): error is ApiFailure {
+  return error instanceof Error && typeof (error as Partial<ApiFailure>).code === 'number';
+}
+
+/** node-fetch's system errors (ECONNREFUSED, ETIMEDOUT, ...) and aborts; anything else is a local mistake. */
+function isNetworkFailure(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  return error.name === 'FetchError' || error.name === 'AbortError' || (typeof code === 'string' && /^(E[A-Z]+|UND_ERR)/.test(code));
+}
+
+function statusMessage(body: unknown): string | undefined {
+  try {
+    const parsed = object(typeof body === 'string' ? JSON.parse(body) : body);
+    return text(parsed.message);
+  } catch {
+    return undefined;
+  }
+}
+
+type Verb = 'get' | 'patch';
+
+function describeFailure(error: unknown, verb: Verb, name: string, namespace: string, server: string): PermanentError | TransientError {
+  const target = `applications.argoproj.io "${name}" in namespace "${namespace}"`;
+  if (!isApiFailure(error)) {
+    const detail = stripCredentials(errorMessage(error));
+    if (isNetworkFailure(error)) {
+      return new ArgoCdTransientError(`cannot reach the Kubernetes API at ${server} to ${verb} ${target}: ${detail}`);
+    }
+    return new ArgoCdPermanentError(`cannot call the Kubernetes API at ${server} to ${verb} ${target}: ${detail}`);
+  }
+  const { code } = error;
+  const detail = statusMessage(error.body);
+  const suffix = detail !== undefined ? `: ${stripCredentials(detail)}` : '';
+  const cause = new Error(`HTTP ${code}${suffix}`);
+  if (code === 404) {
+    return new ArgoCdPermanentError(`Argo CD Application "${name}" not found in namespace "${namespace}" at ${server}`, code, { cause });
+  }
+  if (code === 401) {
+    return new ArgoCdPermanentError(
+      `the Kubernetes API at ${server} rejected the promoter's credentials (401) when it tried to ${verb} ${target}; check the service account token`,
+      code,
+      { cause },
+    );
+  }
+  if (code === 403) {
+    return new ArgoCdPermanentError(
+      `the promoter's Role lacks "${verb}" on applications.argoproj.io in namespace "${namespace}" (403 for "${name}")${suffix}`,
+      code,
+      { cause },
+    );
+  }
+  if (code === 429 || code >= 500) {
+    return new ArgoCdTransientError(`the Kubernetes API at ${server} answered ${code} to ${verb} ${target}${suffix}`, code, { cause });
+  }
+  return new ArgoCdPermanentError(`the Kubernetes API at ${server} refused to ${verb} ${target} (${code})${suffix}`, code, { cause });
+}
+
+function loadKubeConfig(options: ArgoCdClientOptions): KubeConfig {
+  const config = new KubeConfig();
+  try {
+    if (options.kubeConfigYaml !== undefined) config.loadFromString(options.kubeConfigYaml);
+    else if (options.inCluster === true) config.loadFromCluster();
+    else config.loadFromDefault();
+  } catch (error) {
+    // The kubeconfig holds the token: name the source, never echo the content.
+    const source = options.kubeConfigYaml !== undefined ? 'the given kubeconfig' : options.inCluster === true ? 'the in-cluster service account' : 'the default kubeconfig';
+    throw new PermanentError(`cannot load Kubernetes credentials from ${source}`, { cause: new Error(stripCredentials(errorMessage(error))) });
+  }
+  if (config.getCurrentCluster() === null) {
+    throw new PermanentError('the kubeconfig has no current cluster (set current-context)');
+  }
+  return config;
+}
+
+/** Builds the client from a kubeconfig, the in-cluster service account, or the default kubeconfig. */
+export function createArgoCdClient(options: ArgoCdClientOptions): ArgoCdClient {
+  const config = loadKubeConfig(options);
+  const server = stripCredentials(config.getCurrentCluster()?.server ?? 'unknown server');
+  const api = config.makeApiClient(CustomObjectsApi);
+  const logger = options.logger.child({ component: 'argocd', server });
+  // The generated client would send application/json-patch+json; a merge patch needs its own header.
+  const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+  async function read(name: string, namespace: string): Promise<Json> {
+    try {
+      const body: unknown = await api.getNamespacedCustomObject({
+        group: ARGOCD_GROUP,
+        version: ARGOCD_VERSION,
+        namespace,
+        plural: APPLICATIONS,
+        name,
+      });
+      return object(body);
+    } catch (error) {
+      throw describeFailure(error, 'get', name, namespace, server);
+    }
+  }
+
+  return {
+    async getApplication(name, namespace) {
+      const view = applicationStatusView(await read(name, namespace));
+      logger.debug({ app: name, namespace, sync: view.syncStatus, revision: view.syncedRevision, health: view.health }, 'application status');
+      return view;
+    },
+
+    async requestSync(name, namespace, revision) {
+      for (let attempt = 1; attempt <= CONFLICT_ATTEMPTS; attempt += 1) {
+        const app = await read(name, namespace);
+        const view = applicationStatusView(app);
+        if (view.operationInProgress) {
+          logger.info({ app: name, namespace, revision, running: view.operationRevision }, 'sync not requested: an operation is in progress');
+          return 'already-running';
+        }
+        const resourceVersion = text(object(app.metadata).resourceVersion);
+        try {
+          await api.patchNamespacedCustomObject(
+            {
+              group: ARGOCD_GROUP,
+              version: ARGOCD_VERSION,
+              namespace,
+              plural: APPLICATIONS,
+              name,
+              body: syncRequestPatch(revision, resourceVersion),
+              fieldManager: PROMOTER_USERNAME,
+            },
+            mergePatch,
+          );
+          logger.info({ app: name, namespace, revision }, 'sync requested');
+          return 'requested';
+        } catch (error) {
+          // 409: the object changed (often just a status update) or an operation started; read again and decide.
+          if (isApiFailure(error) && error.code === 409) {
+            logger.debug({ app: name, namespace, attempt }, 'sync request conflicted; re-reading');
+            continue;
+          }
+          throw describeFailure(error, 'patch', name, namespace, server);
+        }
+      }
+      throw new ArgoCdTransientError(
+        `Argo CD Application "${name}" in "${namespace}" kept changing for ${CONFLICT_ATTEMPTS} attempts to request a sync; will retry`,
+        409,
+      );
+    },
+  };
+}
