@@ -273,4 +273,65 @@ describe('fetchWindows against a real Prometheus scraping the mesh simulator', (
     expect(totals.canary.requests - counted).toBeLessThan(400);
     expect(sum(windows, (w) => w.stable.requests)).toBe(totals.stable.requests);
   });
+
+  it('keeps its data across a restart (a monitoring outage), so the same range gives the same windows', async () => {
+    const fixed = { ...range(), end: Math.floor(Date.now() / 1000) };
+    const before = await fetchWindows(client, [target], fixed);
+    await prometheus.restart();
+    expect(await client.ready()).toBe(true);
+    const after = await fetchWindows(client, [target], fixed);
+    expect(after.get('backend')).toEqual(before.get('backend'));
+  });
+});
+
+describe('mesh simulator following Git', () => {
+  let fixture: Fixture;
+  let mesh: MeshSimulator;
+  const synced: string[] = [];
+
+  beforeAll(async () => {
+    fixture = await Fixture.create();
+  });
+
+  afterAll(async () => {
+    await mesh?.close();
+    await fixture?.remove();
+  });
+
+  it('keeps the previous state and reports no sync when HEAD has malformed YAML', async () => {
+    const good = await fixture.commit(
+      { [VS_FILE]: virtualService(100, 0), [STABLE_FILE]: deployment('stable', 'backend:1'), [CANARY_FILE]: deployment('canary', 'backend:1') },
+      'seed',
+    );
+    mesh = await startMeshSimulator({
+      remoteDir: fixture.remoteDir,
+      policies: [policy],
+      requestsPerSecond: 100,
+      behaviour: () => ({ errorRate: 0, latencyMedianMs: 10 }),
+      argo: { reportSynced: (_name, revision) => synced.push(revision) },
+      syncDelayMs: 50,
+      pollMs: 50,
+    });
+    expect(mesh.applied()).toEqual({ sha: good, services: { backend: { stableWeight: 100, canaryWeight: 0, stableImage: 'backend:1', canaryImage: 'backend:1' } } });
+    expect(synced).toEqual([good]);
+
+    const broken = await fixture.commit({ [VS_FILE]: `${virtualService(80, 20)}  - : [unbalanced\n` }, 'a broken hand edit');
+    await delay(600);
+    expect(mesh.applied().sha).toBe(good);
+    expect(mesh.applied().services.backend?.canaryWeight).toBe(0);
+    expect(synced).not.toContain(broken);
+
+    const fixed = await fixture.commit({ [VS_FILE]: virtualService(80, 20) }, 'fix the edit');
+    await waitFor('the fixed commit to apply', () => mesh.applied().sha === fixed);
+    expect(mesh.applied().services.backend).toMatchObject({ stableWeight: 80, canaryWeight: 20 });
+    expect(synced).toEqual([good, fixed]);
+  });
+
+  it('sends no requests to a canary at weight 0', async () => {
+    await fixture.commit({ [VS_FILE]: virtualService(100, 0) }, 'back to stable');
+    await waitFor('stable-only routing', () => mesh.applied().services.backend?.canaryWeight === 0);
+    const canaryBefore = mesh.totals().backend!.canary.requests;
+    await delay(300);
+    expect(mesh.totals().backend!.canary.requests).toBe(canaryBefore);
+  });
 });
