@@ -1,0 +1,137 @@
+import { describe, expect, it } from 'vitest';
+import { analysisStateFromHistory, judge, judgeWithState } from './judge.js';
+import { DEFAULT_ANALYSIS, DEFAULT_STEPS, ENVOY_BUCKETS_MS, analysisSchema, type AnalysisSettings } from './settings.js';
+import type { ArmCounts, Window } from './types.js';
+
+const buckets = [...ENVOY_BUCKETS_MS];
+const stableShape = [0, 0, 3, 40, 900, 6000, 10500, 11200, 11350, 11390, 11400, 11400, 11400, 11400, 11400, 11400, 11400, 11400, 11400];
+
+/** An arm whose latency histogram has stable's shape, scaled to `requests`. */
+function arm(requests: number, errors: number, slowShare = 1): ArmCounts {
+  const le = stableShape.map((c) => Math.round((c / 11400) * requests));
+  // Move slow requests above 500 ms (index 8) for latency regressions.
+  if (slowShare !== 1) {
+    const slow = Math.round((requests - (le[8] ?? 0)) * slowShare);
+    for (let i = 8; i < le.length; i++) le[i] = Math.min(requests, Math.max(0, requests - slow));
+  }
+  le[le.length - 1] = requests;
+  return { requests, errors, latency: { le, count: requests } };
+}
+
+function windows(n: number, weight: number, canary: () => ArmCounts, stable: () => ArmCounts, start = 0): Window[] {
+  return Array.from({ length: n }, (_, i) => ({ t: (start + i) * 60, canaryWeight: weight, canary: canary(), stable: stable() }));
+}
+
+const healthy = (n: number, weight = 5, start = 0): Window[] =>
+  windows(n, weight, () => arm((12000 * weight) / 100, (60 * weight) / 100), () => arm((12000 * (100 - weight)) / 100, (60 * (100 - weight)) / 100), start);
+
+function run(ws: Window[], settings: AnalysisSettings = DEFAULT_ANALYSIS) {
+  return judge({ windows: ws, settings, steps: DEFAULT_STEPS, latencyBucketsMs: buckets });
+}
+
+describe('judge', () => {
+  it('holds without windows: no data is never a pass', () => {
+    const verdict = run([]);
+    expect(verdict.decision).toBe('hold');
+    expect(verdict.reason).toMatch(/no data/i);
+  });
+
+  it('holds, never promotes, when neither arm served a request (a monitoring outage)', () => {
+    const empty = windows(30, 5, () => arm(0, 0), () => arm(0, 0));
+    for (let n = 1; n <= empty.length; n++) expect(run(empty.slice(0, n)).decision).toBe('hold');
+  });
+
+  it('holds while the canary is quiet, and rolls back once it stays silent past noTrafficTimeout', () => {
+    const silent = windows(10, 5, () => arm(0, 0), () => arm(11400, 57));
+    expect(run(silent.slice(0, 9)).decision).toBe('hold');
+    const verdict = run(silent);
+    expect(verdict.decision).toBe('rollback');
+    expect(verdict.reason).toContain('served no requests for 10m');
+  });
+
+  it('promotes a healthy step once its minimum dwell has passed, with the evidence', () => {
+    const ws = healthy(5);
+    expect(run(ws.slice(0, 4)).decision).toBe('hold');
+    const verdict = run(ws);
+    expect(verdict.decision).toBe('promote');
+    expect(verdict.reason).toMatch(/^Promote from 5% after 5m/);
+    expect(verdict.evidence.canary).toMatchObject({ requests: 3000, errors: 15, errorRate: 0.005 });
+    expect(verdict.evidence.stable.requests).toBe(57000);
+    // 5 x 600 requests: le(250) = 5 x 589, le(500) = 5 x 597, rank 2970.
+    expect(verdict.evidence.canary.p99Ms).toBeCloseTo(250 + (250 * (2970 - 2945)) / 40, 9);
+    expect(verdict.evidence.metrics.map((m) => m.metric)).toEqual(['5xx', 'latency>500ms']);
+    expect(verdict.evidence.metrics[0]?.logThreshold).toBeCloseTo(Math.log(40), 9);
+    expect(verdict.evidence.guards.map((g) => [g.name, g.status])).toEqual([
+      ['success-rate', 'pass'],
+      ['latency-p99', 'pass'],
+    ]);
+  });
+
+  it('needs the minimum canary requests in the step', () => {
+    const settings = analysisSchema.parse({ minCanaryRequests: 5000 });
+    const verdict = run(healthy(5), settings);
+    expect(verdict.decision).toBe('hold');
+    expect(verdict.reason).toContain('3000 of 5000 canary requests');
+  });
+
+  it('rolls back at once on a catastrophic canary (critical fast path)', () => {
+    const ws = windows(1, 5, () => arm(600, 180), () => arm(11400, 57));
+    const verdict = run(ws);
+    expect(verdict.decision).toBe('rollback');
+    expect(verdict.reason).toMatch(/^Critical: the canary's 5xx rate is 30.00% \(180 of 600\)/);
+  });
+
+  it('rolls back when the mixture crosses 1/alpha_m, and stays rolled back', () => {
+    const ws = [...windows(4, 5, () => arm(600, 9), () => arm(11400, 57)), ...healthy(10, 5, 4)];
+    const verdict = run(ws.slice(0, 4));
+    expect(verdict.decision).toBe('rollback');
+    expect(verdict.reason).toContain('worse than stable on 5xx');
+    expect(verdict.reason).toContain('>= 3.69 = log(1/alpha_m)');
+    expect(run(ws).decision).toBe('rollback');
+  });
+
+  it('catches a latency regression through slow requests at 500 ms', () => {
+    const ws = windows(6, 5, () => arm(600, 3, 4), () => arm(11400, 57));
+    expect(run(ws).reason).toContain('latency>500ms');
+    expect(run(ws).decision).toBe('rollback');
+  });
+
+  it('holds (or rolls back, as the policy says) at the maximum dwell', () => {
+    // A failing guard blocks promotion until maxDwell (30 min at 5 %).
+    const guards = [{ name: 'custom-check', value: 2, threshold: 1, op: '<=' as const, status: 'fail' as const }];
+    const ws = healthy(30);
+    const input = { windows: ws, settings: DEFAULT_ANALYSIS, steps: DEFAULT_STEPS, latencyBucketsMs: buckets, guards };
+    expect(judge({ ...input, windows: ws.slice(0, 29) }).reason).toMatch(/^Hold at 5%: waiting for guard custom-check 2/);
+    expect(judge(input).decision).toBe('hold');
+    expect(judge(input).reason).toMatch(/^Max dwell 30m reached/);
+    const rollback = judge({ ...input, settings: analysisSchema.parse({ onMaxDwell: 'rollback' }) });
+    expect(rollback.decision).toBe('rollback');
+  });
+
+  it('lets a caller guard replace the built-in one of the same name', () => {
+    const live = { name: 'latency-p99', value: 900, threshold: 500, op: '<=' as const, status: 'fail' as const, query: 'histogram_quantile(...)' };
+    const verdict = judge({ windows: healthy(5), settings: DEFAULT_ANALYSIS, steps: DEFAULT_STEPS, latencyBucketsMs: buckets, guards: [live] });
+    expect(verdict.decision).toBe('hold');
+    expect(verdict.evidence.guards.filter((g) => g.name === 'latency-p99')).toEqual([live]);
+  });
+
+  it('uses the caller-supplied step time instead of windows x interval', () => {
+    const input = { windows: healthy(5), settings: DEFAULT_ANALYSIS, steps: DEFAULT_STEPS, latencyBucketsMs: buckets };
+    expect(judge({ ...input, stepElapsedSeconds: 120 }).decision).toBe('hold');
+  });
+
+  it('judges only the trailing run of windows at the current weight as the step', () => {
+    const ws = [...healthy(5, 5), ...healthy(3, 10, 5)];
+    const verdict = run(ws);
+    expect(verdict.evidence.stepWindows).toBe(3);
+    expect(verdict.evidence.windows).toBe(8);
+    expect(verdict.reason).toContain('dwell 3m of 5m');
+  });
+
+  it('reaches the same verdict from the incremental state as recomputed from history', () => {
+    const ws = [...healthy(5, 5), ...windows(6, 10, () => arm(1200, 14), () => arm(10800, 54), 5)];
+    const input = { windows: ws, settings: DEFAULT_ANALYSIS, steps: DEFAULT_STEPS, latencyBucketsMs: buckets };
+    const state = analysisStateFromHistory(DEFAULT_ANALYSIS, buckets, ws);
+    expect(judgeWithState(input, state)).toEqual(judge(input));
+  });
+});
