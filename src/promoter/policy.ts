@@ -47,7 +47,12 @@ export const canaryPolicySchema = z
         deployments: z.object({ stable: deploymentRef, canary: deploymentRef }).strict(),
         argocd: z
           .object({
-            application: z.string().min(1).describe('the Argo CD Application that applies these files'),
+            application: z.string().min(1).describe('the Argo CD Application that applies the VirtualService'),
+            workloadsApplication: z
+              .string()
+              .min(1)
+              .optional()
+              .describe('the Application that applies the Deployments, when it is another one; a step is judged only when both are synced and Healthy'),
             namespace: z.string().default('argocd'),
           })
           .strict(),
@@ -75,6 +80,12 @@ export const canaryPolicySchema = z
   .strict();
 
 export type CanaryPolicy = z.output<typeof canaryPolicySchema>;
+
+/** The Argo CD Applications that must be synced to HEAD and Healthy before a step is judged. */
+export function gatedApplications(policy: CanaryPolicy): string[] {
+  const { application, workloadsApplication } = policy.spec.argocd;
+  return workloadsApplication && workloadsApplication !== application ? [application, workloadsApplication] : [application];
+}
 
 /** The files a policy allows the promoter to write; nothing else may change in its commits. */
 export function writablePaths(policy: CanaryPolicy): string[] {

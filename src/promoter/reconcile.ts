@@ -8,7 +8,7 @@ import type { Logger } from '../logger.js';
 import { applyAction } from './changes.js';
 import { commitMessage, evidenceSummary } from './commit-message.js';
 import { plan, type Action, type Analysis, type Gate } from './plan.js';
-import { parseCanaryPolicy, writablePaths, type CanaryPolicy } from './policy.js';
+import { gatedApplications, parseCanaryPolicy, writablePaths, type CanaryPolicy } from './policy.js';
 import type { ArgoPort, CanaryTarget, GitPort, JudgeFn, MetricsPort } from './ports.js';
 import { readCanaryState, type CanaryState, type ManifestTexts } from './state.js';
 
@@ -92,8 +92,22 @@ class GateCache {
     private readonly head: string,
   ) {}
 
-  gate(policy: CanaryPolicy): Promise<Gate> {
-    const { application, namespace } = policy.spec.argocd;
+  async gate(policy: CanaryPolicy): Promise<Gate> {
+    const namespace = policy.spec.argocd.namespace;
+    const gates = await Promise.all(gatedApplications(policy).map((application) => this.one(application, namespace)));
+    const waiting = gates.filter((g) => !g.ready);
+    if (waiting.length === 0) {
+      const synced = gates.map((g) => (g.ready ? g.syncedAt : undefined)).filter((t): t is number => t !== undefined);
+      return synced.length > 0 ? { ready: true, syncedAt: Math.max(...synced) } : { ready: true };
+    }
+    return {
+      ready: false,
+      degraded: waiting.some((g) => !g.ready && g.degraded),
+      reason: waiting.map((g) => (g.ready ? '' : g.reason)).join('; '),
+    };
+  }
+
+  private one(application: string, namespace: string): Promise<Gate> {
     const key = `${namespace}/${application}`;
     let gate = this.gates.get(key);
     if (!gate) {
@@ -285,12 +299,14 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<TickReport> {
 }
 
 async function requestSync(deps: ReconcileDeps, policy: CanaryPolicy, sha: string, log: Logger): Promise<void> {
-  const { application, namespace } = policy.spec.argocd;
-  try {
-    const result = await deps.argo.requestSync(application, namespace, sha);
-    log.info({ application, sha, result }, 'sync requested');
-  } catch (error) {
-    // Argo CD still picks the commit up by polling; the next tick waits for it either way.
-    log.warn({ application, sha, error: errorMessage(error) }, 'sync request failed; Argo CD will pick the commit up by polling');
+  const namespace = policy.spec.argocd.namespace;
+  for (const application of gatedApplications(policy)) {
+    try {
+      const result = await deps.argo.requestSync(application, namespace, sha);
+      log.info({ application, sha, result }, 'sync requested');
+    } catch (error) {
+      // Argo CD still picks the commit up by polling; the next tick waits for it either way.
+      log.warn({ application, sha, error: errorMessage(error) }, 'sync request failed; Argo CD will pick the commit up by polling');
+    }
   }
 }
