@@ -1,0 +1,68 @@
+// `promoter analyze`: replay a recorded trace (no Prometheus, no Git), or judge a live canary now
+// without writing anything — "what would the promoter do right now, and why".
+import type { Command } from 'commander';
+import { errorMessage } from '../errors.js';
+import { createPromoter } from '../promoter/app.js';
+import { formatTickReport } from '../promoter/report.js';
+import { analyzeTraceCommand } from './analyze-trace.js';
+import { commandLogger, EXIT, loadConfigOrExit } from './common.js';
+
+interface AnalyzeOptions {
+  trace?: string;
+  canary?: string;
+  config?: string;
+  policy?: string;
+  format: 'text' | 'json';
+}
+
+export function registerAnalyze(program: Command): void {
+  program
+    .command('analyze')
+    .description('judge a canary against stable: replay a recorded trace (--trace), or the live canary (--canary) without writing to Git')
+    .option('-t, --trace <file>', 'a recorded canary trace (JSON); see docs in the README')
+    .option('-p, --policy <file>', 'with --trace: a CanaryPolicy YAML whose analysis settings and steps to use')
+    .option('--canary <name>', 'judge this live canary from Prometheus now (needs --config)')
+    .option('-c, --config <file>', 'promoter config YAML (or PROMOTER_CONFIG), for --canary')
+    .option('-f, --format <format>', 'text or json', 'text')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  promoter analyze --trace test/fixtures/traces/example.json
+  promoter analyze --trace recorded.json --policy gitops/apps/backend/canary.yaml --format json
+  promoter analyze --canary backend --config promoter.yaml`,
+    )
+    .action(async (options: AnalyzeOptions) => {
+      if (options.format !== 'text' && options.format !== 'json') {
+        process.stderr.write(`promoter analyze: --format must be text or json, not "${String(options.format)}"\n`);
+        process.exitCode = EXIT.usage;
+        return;
+      }
+      if (Boolean(options.trace) === Boolean(options.canary)) {
+        process.stderr.write('promoter analyze: give exactly one of --trace FILE or --canary NAME\n');
+        process.exitCode = EXIT.usage;
+        return;
+      }
+      if (options.trace) {
+        process.exitCode = await analyzeTraceCommand({ trace: options.trace, format: options.format, ...(options.policy ? { policy: options.policy } : {}) });
+        return;
+      }
+      const config = loadConfigOrExit(options.config);
+      if (!config) return;
+      try {
+        const promoter = await createPromoter(config, commandLogger(config, 'warn'));
+        const report = await promoter.tick({ dryRun: true });
+        const mine = report.canaries.filter((c) => c.canary === options.canary);
+        if (mine.length === 0) {
+          process.stderr.write(`promoter analyze: no canary named "${options.canary}" (found: ${report.canaries.map((c) => c.canary).join(', ') || 'none'})\n`);
+          process.exitCode = EXIT.usage;
+          return;
+        }
+        const filtered = { ...report, canaries: mine };
+        process.stdout.write(options.format === 'json' ? `${JSON.stringify(filtered, null, 2)}\n` : `${formatTickReport(filtered, { verbose: true })}\n`);
+      } catch (error) {
+        process.stderr.write(`promoter analyze: ${errorMessage(error)}\n`);
+        process.exitCode = EXIT.failure;
+      }
+    });
+}

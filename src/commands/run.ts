@@ -1,0 +1,72 @@
+// `promoter run` (the service) and `promoter status` (one dry-run tick: what would happen now).
+import type { Command } from 'commander';
+import { errorMessage } from '../errors.js';
+import { createPromoter } from '../promoter/app.js';
+import { formatTickReport } from '../promoter/report.js';
+import { startScheduler } from '../promoter/scheduler.js';
+import { commandLogger, EXIT, loadConfigOrExit } from './common.js';
+
+interface RunOptions {
+  config?: string;
+  once?: boolean;
+  dryRun?: boolean;
+  logLevel?: string;
+}
+
+export function registerRun(program: Command): void {
+  program
+    .command('run')
+    .description('reconcile every canary on a schedule: read Prometheus and Argo CD, commit the next step, a finalization or a rollback')
+    .option('-c, --config <file>', 'promoter config YAML (or PROMOTER_CONFIG)')
+    .option('--once', 'run one tick, print what happened, and exit')
+    .option('--dry-run', 'decide but write nothing to Git')
+    .option('--log-level <level>', 'trace|debug|info|warn|error (default from the config)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  promoter run --config /etc/promoter/promoter.yaml
+  promoter run --config promoter.yaml --once --dry-run
+
+Ticks never overlap; SIGTERM finishes the tick in flight, then exits.
+Logs are JSON lines (pino) on stdout; tokens are redacted.`,
+    )
+    .action(async (options: RunOptions) => {
+      const config = loadConfigOrExit(options.config);
+      if (!config) return;
+      const logger = commandLogger(config, options.logLevel);
+      try {
+        const promoter = await createPromoter(config, logger);
+        if (options.once) {
+          const report = await promoter.tick({ dryRun: options.dryRun ?? false });
+          process.stderr.write(`${formatTickReport(report, { verbose: true })}\n`);
+          process.exitCode = report.error || report.canaries.some((c) => c.outcome === 'error') ? EXIT.findings : EXIT.ok;
+          return;
+        }
+        const scheduler = startScheduler({ schedule: config.schedule, logger, tick: () => promoter.tick({ dryRun: options.dryRun ?? false }) });
+        await scheduler.stopped;
+      } catch (error) {
+        logger.fatal({ error: errorMessage(error) }, 'promoter cannot start');
+        process.exitCode = EXIT.failure;
+      }
+    });
+
+  program
+    .command('status')
+    .description('show every canary: phase, weights, the Argo CD gate, and what the promoter would do now (writes nothing)')
+    .option('-c, --config <file>', 'promoter config YAML (or PROMOTER_CONFIG)')
+    .option('-v, --verbose', 'print the full evidence of each verdict')
+    .action(async (options: { config?: string; verbose?: boolean }) => {
+      const config = loadConfigOrExit(options.config);
+      if (!config) return;
+      const logger = commandLogger(config, 'warn');
+      try {
+        const promoter = await createPromoter(config, logger);
+        const report = await promoter.tick({ dryRun: true });
+        process.stdout.write(`${formatTickReport(report, { verbose: options.verbose ?? false })}\n`);
+      } catch (error) {
+        process.stderr.write(`promoter: ${errorMessage(error)}\n`);
+        process.exitCode = EXIT.failure;
+      }
+    });
+}

@@ -1,0 +1,89 @@
+// The composition root: builds every adapter from the validated config and hands them to the
+// reconcile loop. Nothing else constructs an adapter; there are no module-level singletons.
+import { readFileSync } from 'node:fs';
+import { judge } from '../analysis/judge.js';
+import { evaluateLiveGuards } from '../analysis/live-guards.js';
+import { createPrometheusClient } from '../analysis/prometheus.js';
+import { fetchWindows } from '../analysis/windows.js';
+import type { Logger } from '../logger.js';
+import { createArgoCdClient, syncGate } from './argocd.js';
+import { remoteUrlWithToken, type PromoterConfig } from './config.js';
+import { GitWorkspace } from './git.js';
+import type { ArgoPort, GitPort, MetricsPort } from './ports.js';
+import { reconcileOnce, type ReconcileDeps, type TickReport } from './reconcile.js';
+import { matchRepoFiles } from './repo-files.js';
+
+export interface Promoter {
+  tick(options?: { dryRun?: boolean }): Promise<TickReport>;
+  readonly git: GitWorkspace;
+  readonly deps: ReconcileDeps;
+}
+
+export interface PromoterOverrides {
+  clock?: () => Date;
+  fetch?: typeof fetch;
+  /** kubeconfig YAML instead of config.argocd (the demo's loopback Argo CD). */
+  kubeConfigYaml?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+export function gitPort(workspace: GitWorkspace): GitPort {
+  return {
+    refresh: () => workspace.refresh(),
+    readFile: (path) => workspace.readFile(path),
+    listFiles: (pattern) => Promise.resolve(matchRepoFiles(workspace.dir, pattern)),
+    commitAndPush: (change) => workspace.commitAndPush(change),
+  };
+}
+
+export function metricsPort(config: PromoterConfig, logger: Logger, fetchImpl?: typeof fetch): MetricsPort {
+  const client = createPrometheusClient({
+    baseUrl: config.prometheus.url,
+    timeoutMs: config.prometheus.timeout * 1000,
+    logger,
+    ...(fetchImpl ? { fetch: fetchImpl } : {}),
+  });
+  return {
+    windows: (targets, range) => fetchWindows(client, targets, range),
+    guards: (target, settings, span) => evaluateLiveGuards(client, target, settings, span),
+  };
+}
+
+export async function createPromoter(config: PromoterConfig, logger: Logger, overrides: PromoterOverrides = {}): Promise<Promoter> {
+  const workspace = await GitWorkspace.open({
+    remoteUrl: remoteUrlWithToken(config, overrides.env),
+    branch: config.git.branch,
+    dir: config.git.workdir,
+    identity: config.git.author,
+    logger: logger.child({ component: 'git' }),
+    ...(overrides.env ? { env: overrides.env } : {}),
+  });
+  const argoClient = createArgoCdClient({
+    logger: logger.child({ component: 'argocd' }),
+    ...(overrides.kubeConfigYaml !== undefined
+      ? { kubeConfigYaml: overrides.kubeConfigYaml }
+      : config.argocd.kubeconfig !== undefined
+        ? { kubeConfigYaml: readFileSync(config.argocd.kubeconfig, 'utf8') }
+        : { inCluster: config.argocd.inCluster }),
+  });
+  const argo: ArgoPort = {
+    getApplication: (name, namespace) => argoClient.getApplication(name, namespace),
+    requestSync: (name, namespace, revision) => argoClient.requestSync(name, namespace, revision),
+    syncGate,
+  };
+  const deps: ReconcileDeps = {
+    git: gitPort(workspace),
+    argo,
+    metrics: metricsPort(config, logger.child({ component: 'prometheus' }), overrides.fetch),
+    judge,
+    clock: overrides.clock ?? (() => new Date()),
+    logger,
+    policyGlobs: config.policies,
+    maxPushAttempts: config.maxPushAttempts,
+  };
+  return {
+    git: workspace,
+    deps,
+    tick: (options) => reconcileOnce({ ...deps, ...(options?.dryRun ? { dryRun: true } : {}) }),
+  };
+}

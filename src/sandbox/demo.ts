@@ -1,0 +1,112 @@
+// `promoter demo`: a healthy canary promoted through every step and finalized, then a bad one
+// rolled back, on loopback with real Prometheus and git; progress is printed live.
+import { createLogger, type Logger } from '../logger.js';
+import { formatCanaryLine } from '../promoter/report.js';
+import type { CanaryReport, TickReport } from '../promoter/reconcile.js';
+import { readRouteWeights } from '../promoter/manifest-edits.js';
+import { readCanaryState } from '../promoter/state.js';
+import { DEMO_CANARY, Environment } from './environment.js';
+
+export interface DemoOptions {
+  out: (line: string) => void;
+  /** where the JSON logs go (default: nowhere; the demo prints its own progress). */
+  logger?: Logger;
+  /** give up after this long (seconds). */
+  timeoutSeconds?: number;
+  goodImage?: string;
+  badImage?: string;
+}
+
+export interface DemoResult {
+  ok: boolean;
+  seconds: number;
+  commits: { sha: string; subject: string; trailers: Record<string, string> }[];
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export async function runDemo(options: DemoOptions): Promise<DemoResult> {
+  const out = options.out;
+  const started = Date.now();
+  const deadline = started + (options.timeoutSeconds ?? 170) * 1000;
+  const elapsed = () => `${String(Math.round((Date.now() - started) / 1000)).padStart(3)}s`;
+  const logger = options.logger ?? createLogger({ level: 'silent' });
+  const goodImage = options.goodImage ?? 'ghcr.io/docuthinker/backend:1.5.0';
+  const badImage = options.badImage ?? 'ghcr.io/docuthinker/backend:1.6.0-bad';
+
+  out('Setting up on loopback: a bare Git remote seeded from gitops/ and argocd/, a real Prometheus,');
+  out('a mesh simulator playing Istio + Argo CD, and the promoter (one tick per second).');
+  const env = await Environment.start({ logger });
+  out(`  remote      ${env.remoteDir}`);
+  out(`  prometheus  ${env.prometheus.url} (scraping the mesh at ${env.mesh.target} every 1s)`);
+  out(`  argo cd     ${env.argo.url} (Kubernetes API for applications.argoproj.io)`);
+  let lastLine = '';
+  let lastPrinted = 0;
+  const show = (report: CanaryReport) => {
+    const line = formatCanaryLine(report);
+    const key = `${report.outcome}|${report.canaryWeight ?? ''}|${report.reason.split(':')[0] ?? ''}`;
+    if (report.outcome === 'committed' || key !== lastLine || Date.now() - lastPrinted > 5000) {
+      for (const l of line.split('\n')) out(`${elapsed()} ${l}`);
+      lastLine = key;
+      lastPrinted = Date.now();
+    }
+  };
+  const tickUntil = async (label: string, done: (report: TickReport) => Promise<boolean>) => {
+    for (;;) {
+      if (Date.now() > deadline) throw new Error(`demo timed out while waiting for: ${label}`);
+      const report = await env.tick();
+      if (report.error) out(`${elapsed()} tick error: ${report.error}`);
+      for (const canary of report.canaries) if (canary.canary === DEMO_CANARY) show(canary);
+      if (await done(report)) return;
+      await sleep(1000);
+    }
+  };
+  const state = async () => {
+    const policy = env.policy(DEMO_CANARY);
+    const [vs, stable, canary] = await Promise.all([
+      env.readAtHead(policy.spec.virtualService.file),
+      env.readAtHead(policy.spec.deployments.stable.file),
+      env.readAtHead(policy.spec.deployments.canary.file),
+    ]);
+    return readCanaryState(policy, { virtualService: vs ?? '', stableDeployment: stable ?? '', canaryDeployment: canary ?? '' });
+  };
+
+  try {
+    out('');
+    out(`1. CI lands a healthy canary image: ${goodImage}`);
+    await env.landCanaryImage(goodImage);
+    await tickUntil('the healthy canary to be promoted and finalized', async () => {
+      const s = await state();
+      return s.phase === 'idle' && s.stableImage === goodImage;
+    });
+    out(`${elapsed()} promoted: stable now runs ${goodImage}, traffic 100/0 back on stable`);
+
+    out('');
+    out(`2. CI lands a bad canary image (5 % errors vs 1 % on stable): ${badImage}`);
+    await env.landCanaryImage(badImage);
+    await tickUntil('the bad canary to be rolled back', async () => (await state()).phase === 'failed');
+    const policy = env.policy(DEMO_CANARY);
+    const weights = readRouteWeights((await env.readAtHead(policy.spec.virtualService.file)) ?? '', policy.spec.virtualService.file, {
+      virtualService: policy.spec.virtualService.name,
+      route: policy.spec.virtualService.route,
+      stableSubset: policy.spec.subsets.stable,
+      canarySubset: policy.spec.subsets.canary,
+    });
+    out(`${elapsed()} rolled back: stable ${weights.stable} / canary ${weights.canary}; ${badImage} is marked failed and will not start again`);
+
+    const log = await env.log(30);
+    out('');
+    out('git log of the GitOps remote (newest first):');
+    for (const commit of log) {
+      out(`  ${commit.sha.slice(0, 10)} ${commit.author.padEnd(22)} ${commit.subject}`);
+      for (const [key, value] of Object.entries(commit.trailers)) out(`      ${key}: ${value}`);
+    }
+    const seconds = Math.round((Date.now() - started) / 1000);
+    out('');
+    out(`Demo finished in ${seconds}s.`);
+    return { ok: true, seconds, commits: log.map((c) => ({ sha: c.sha, subject: c.subject, trailers: c.trailers })) };
+  } finally {
+    out('Cleaning up (Prometheus stopped, temp dirs removed).');
+    await env.close();
+  }
+}
