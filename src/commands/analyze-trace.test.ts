@@ -26,7 +26,7 @@ describe('analyzeTraceCommand', () => {
   it('prints exactly the replay fields as JSON', async () => {
     const io = capture();
     expect(await analyzeTraceCommand({ trace: join(fixtures, 'example.json'), format: 'json' }, io)).toBe(0);
-    const body = JSON.parse(io.stdout);
+    const body = JSON.parse(io.stdout) as Record<string, unknown>;
     expect(Object.keys(body)).toEqual(['decisions', 'firstRollback', 'firstPromote', 'final']);
     expect(body.decisions).toEqual([{ t: 0, decision: 'hold', reason: expect.stringContaining('dwell 1m of 5m') }]);
     expect(body).toMatchObject({ firstRollback: null, firstPromote: null, final: 'hold' });
