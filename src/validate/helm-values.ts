@@ -1,0 +1,83 @@
+// Helm values files under the Istio installation and addons folders: each top-level key must be one
+// the chart reads (Helm silently ignores a misspelt key). The allow-lists come from the charts'
+// values.yaml (Istio 1.30 charts; prometheus-community/prometheus; kiali-server).
+import { posix } from 'node:path';
+import { findingAt } from './codes.js';
+import { encodePointer } from './load.js';
+import { obj } from './shape.js';
+import type { Finding, LoadedDocument } from './types.js';
+
+const ISTIO_COMMON = ['global', 'defaults', '_internal_defaults_do_not_set', 'profile', 'compatibilityVersion', 'platform', 'revision', 'experimental'];
+
+export const CHART_KEYS: Record<string, string[]> = {
+  istiod: [
+    ...ISTIO_COMMON, 'pilot', 'sidecarInjectorWebhook', 'istiodRemote', 'telemetry', 'revisionTags', 'ownerName', 'meshConfig',
+    'base', 'istio_cni', 'gateways', 'gatewayClasses', 'resourceScope', 'defaultRevision',
+  ],
+  gateway: [
+    ...ISTIO_COMMON, 'name', 'replicaCount', 'kind', 'rbac', 'serviceAccount', 'podAnnotations', 'podLabels', 'securityContext',
+    'containerSecurityContext', 'service', 'resources', 'autoscaling', 'podDisruptionBudget', 'env', 'envVarFrom', 'labels',
+    'annotations', 'nodeSelector', 'tolerations', 'topologySpreadConstraints', 'affinity', 'networkGateway', 'imagePullPolicy',
+    'imagePullSecrets', 'terminationGracePeriodSeconds', 'volumes', 'volumeMounts', 'priorityClassName', 'strategy',
+    'minReadySeconds', 'readinessProbe', 'lifecycle', 'initContainers', 'additionalContainers', 'networkPolicy', 'vpa',
+    'hostNetwork', 'dnsPolicy',
+  ],
+  base: [...ISTIO_COMMON, 'base', 'defaultRevision', 'crds'],
+  cni: [...ISTIO_COMMON, 'cni'],
+  ztunnel: [
+    ...ISTIO_COMMON, 'hub', 'tag', 'variant', 'image', 'resourceName', 'istioNamespace', 'podLabels', 'podAnnotations', 'resources',
+    'env', 'nodeSelector', 'tolerations', 'affinity', 'logLevel', 'logAsJson', 'caAddress', 'xdsAddress', 'meshConfig',
+    'multiCluster', 'terminationGracePeriodSeconds', 'priorityClassName', 'imagePullSecrets', 'imagePullPolicy', 'annotations',
+    'labels', 'volumes', 'volumeMounts', 'updateStrategy', 'network', 'clusterName', 'trustDomain', 'seLinuxOptions',
+  ],
+  prometheus: [
+    'global', 'nameOverride', 'fullnameOverride', 'rbac', 'podSecurityPolicy', 'imagePullSecrets', 'serviceAccounts',
+    'commonMetaLabels', 'configmapReload', 'server', 'scrapeConfigFiles', 'serverFiles', 'extraScrapeConfigs',
+    'alertRelabelConfigs', 'networkPolicy', 'forceNamespace', 'extraManifests', 'alertmanager', 'kube-state-metrics',
+    'prometheus-node-exporter', 'prometheus-pushgateway', 'ruleFiles',
+  ],
+  kiali: [
+    'nameOverride', 'fullnameOverride', 'istio_namespace', 'auth', 'deployment', 'external_services', 'identity',
+    'kiali_feature_flags', 'login_token', 'server', 'clustering', 'kubernetes_config', 'kiali_route_url', 'api',
+    'istio_labels', 'additional_display_details', 'health_config', 'extensions', 'installation_tag', 'kiali_internal',
+  ],
+};
+
+const CHART_HINTS: [RegExp, string][] = [
+  [/istiod|discovery|pilot|control-?plane/, 'istiod'],
+  [/gateway|ingress|egress/, 'gateway'],
+  [/ztunnel/, 'ztunnel'],
+  [/cni/, 'cni'],
+  [/kiali/, 'kiali'],
+  [/prometheus/, 'prometheus'],
+  [/^base$|istio-base|values-base/, 'base'],
+];
+
+/** A values*.yaml under an installation/ or addons/ folder. */
+export function isHelmValuesFile(repoPath: string): boolean {
+  const segments = repoPath.split('/');
+  return /^values.*\.ya?ml$|-values\.ya?ml$/.test(posix.basename(repoPath)) && segments.some((s) => s === 'installation' || s === 'addons');
+}
+
+/** The chart a values file belongs to, from its file name first, then its folders (deepest first). */
+export function chartOf(repoPath: string): string | undefined {
+  const segments = repoPath.split('/');
+  const names = [posix.basename(repoPath).replace(/\.ya?ml$/, ''), ...segments.slice(0, -1).reverse()];
+  for (const name of names) {
+    const stripped = name.replace(/^values-?/, '').replace(/-?values$/, '');
+    for (const [hint, chart] of CHART_HINTS) if (stripped !== '' && hint.test(stripped)) return chart;
+    if (name === 'installation' || name === 'addons') break;
+  }
+  return undefined;
+}
+
+export function checkHelmValues(doc: LoadedDocument): Finding[] {
+  const chart = chartOf(doc.repoPath);
+  if (chart === undefined) {
+    return [findingAt(doc, '', 'DT5002', 'a values file for a chart this tool does not know; not checked')];
+  }
+  const keys = CHART_KEYS[chart] ?? [];
+  return Object.keys(obj(doc.body) ?? {})
+    .filter((key) => !keys.includes(key))
+    .map((key) => findingAt(doc, encodePointer([key]), 'DT5001', `"${key}" is not a top-level value of the ${chart} chart`));
+}
