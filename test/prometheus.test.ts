@@ -327,6 +327,39 @@ describe('mesh simulator following Git', () => {
     expect(synced).toEqual([good, fixed]);
   });
 
+  it('lets each Argo CD Application apply its own files: a broken Deployment leaves the route change applied', async () => {
+    const split = canaryPolicySchema.parse({ ...policy, spec: { ...policy.spec, argocd: { application: 'docuthinker-mesh', workloadsApplication: 'docuthinker-apps' } } });
+    const own = await Fixture.create();
+    const reports: [string, string][] = [];
+    const seeded = await own.commit(
+      { [VS_FILE]: virtualService(100, 0), [STABLE_FILE]: deployment('stable', 'backend:1'), [CANARY_FILE]: deployment('canary', 'backend:1') },
+      'seed',
+    );
+    const sim = await startMeshSimulator({
+      remoteDir: own.remoteDir,
+      policies: [split],
+      requestsPerSecond: 0,
+      behaviour: () => ({ errorRate: 0, latencyMedianMs: 10 }),
+      argo: { reportSynced: (name, revision) => reports.push([name, revision]) },
+      syncDelayMs: 50,
+      pollMs: 50,
+    });
+    try {
+      expect(reports).toEqual([
+        ['docuthinker-mesh', seeded],
+        ['docuthinker-apps', seeded],
+      ]);
+      const next = await own.commit({ [VS_FILE]: virtualService(95, 5), [CANARY_FILE]: 'kind: Deployment\n  spec: [' }, 'route and a broken Deployment');
+      await waitFor('the mesh Application to apply the route', () => reports.some(([name, sha]) => name === 'docuthinker-mesh' && sha === next));
+      expect(reports).not.toContainEqual(['docuthinker-apps', next]);
+      expect(sim.applied().services.backend).toMatchObject({ stableWeight: 95, canaryWeight: 5, canaryImage: 'backend:1' });
+      expect(sim.applied().sha).toBe(seeded);
+    } finally {
+      await sim.close();
+      await own.remove();
+    }
+  });
+
   it('sends no requests to a canary at weight 0', async () => {
     await fixture.commit({ [VS_FILE]: virtualService(100, 0) }, 'back to stable');
     await waitFor('stable-only routing', () => mesh.applied().services.backend?.canaryWeight === 0);

@@ -27,7 +27,7 @@ export interface MeshSimulatorOptions {
   requestsPerSecond: number;
   /** how a given image behaves */
   behaviour: (service: string, image: string) => ArmBehaviour;
-  /** when given: after applying a commit, reportSynced(application, sha, 'Healthy') */
+  /** when given: after applying a commit, reportSynced(application, sha, 'Healthy') for each Application that applied it */
   argo?: Pick<FakeArgoCd, 'reportSynced'>;
   /** delay between seeing a new HEAD and applying it; default 500 */
   syncDelayMs?: number;
@@ -266,44 +266,62 @@ export async function startMeshSimulator(options: MeshSimulatorOptions): Promise
     }
   }
 
-  async function readService(sha: string, policy: CanaryPolicy): Promise<AppliedService> {
+  type Part = 'route' | 'images';
+  type PartState = Pick<AppliedService, 'stableWeight' | 'canaryWeight'> | Pick<AppliedService, 'stableImage' | 'canaryImage'>;
+
+  async function readPart(sha: string, policy: CanaryPolicy, part: Part): Promise<PartState> {
     const { virtualService, deployments } = policy.spec;
-    const [vsText, stableText, canaryText] = await Promise.all([
-      readAt(sha, virtualService.file),
-      readAt(sha, deployments.stable.file),
-      readAt(sha, deployments.canary.file),
-    ]);
-    return {
-      ...readRouteWeights(vsText, policy),
-      stableImage: readArmImage(stableText, policy, 'stable'),
-      canaryImage: readArmImage(canaryText, policy, 'canary'),
-    };
+    if (part === 'route') return readRouteWeights(await readAt(sha, virtualService.file), policy);
+    const [stableText, canaryText] = await Promise.all([readAt(sha, deployments.stable.file), readAt(sha, deployments.canary.file)]);
+    return { stableImage: readArmImage(stableText, policy, 'stable'), canaryImage: readArmImage(canaryText, policy, 'canary') };
   }
 
-  /** Applies `sha` per Argo CD Application: all of its policies' files parse, or none of them change. */
+  /**
+   * Applies `sha` per Argo CD Application, each with the files it owns: the policy's `application`
+   * applies the VirtualService, `workloadsApplication` (when set) the Deployments. An Application
+   * whose files do not all parse keeps what it had and reports no sync, as Argo CD would.
+   */
   async function apply(sha: string): Promise<void> {
-    const byApplication = new Map<string, ServiceState[]>();
+    const byApplication = new Map<string, { state: ServiceState; part: Part }[]>();
+    const add = (application: string, state: ServiceState, part: Part): void => {
+      byApplication.set(application, [...(byApplication.get(application) ?? []), { state, part }]);
+    };
     for (const state of services.values()) {
-      const app = state.policy.spec.argocd.application;
-      byApplication.set(app, [...(byApplication.get(app) ?? []), state]);
+      const { application, workloadsApplication } = state.policy.spec.argocd;
+      add(application, state, 'route');
+      add(workloadsApplication ?? application, state, 'images');
     }
+    const fresh = new Map<ServiceState, Partial<AppliedService>>();
+    const synced: string[] = [];
     let everything = true;
-    for (const [application, states] of byApplication) {
-      let read: AppliedService[];
+    for (const [application, parts] of byApplication) {
       try {
-        read = await Promise.all(states.map((s) => readService(sha, s.policy)));
+        const read = await Promise.all(parts.map(({ state, part }) => readPart(sha, state.policy, part)));
+        parts.forEach(({ state }, i) => fresh.set(state, { ...fresh.get(state), ...read[i] }));
+        synced.push(application);
       } catch (error) {
         everything = false;
         logger?.warn({ application, sha, err: errorMessage(error) }, 'mesh kept the previous state: manifests at HEAD do not apply');
+      }
+    }
+    for (const [state, next] of fresh) {
+      const merged = { ...state.applied, ...next };
+      // Nothing runs until both the route and the Deployments have been applied once.
+      if (merged.stableImage === undefined || merged.canaryImage === undefined || merged.stableWeight === undefined || merged.canaryWeight === undefined) {
         continue;
       }
-      states.forEach((state, i) => {
-        const next = read[i]!;
-        // New pods for a new image: their Envoy counters start from zero.
-        if (state.applied && state.applied.stableImage !== next.stableImage) state.stable = new Map();
-        if (state.applied && state.applied.canaryImage !== next.canaryImage) state.canary = new Map();
-        state.applied = next;
-      });
+      const applied: AppliedService = {
+        stableWeight: merged.stableWeight,
+        canaryWeight: merged.canaryWeight,
+        stableImage: merged.stableImage,
+        canaryImage: merged.canaryImage,
+      };
+      // New pods for a new image: their Envoy counters start from zero.
+      if (state.applied && state.applied.stableImage !== applied.stableImage) state.stable = new Map();
+      if (state.applied && state.applied.canaryImage !== applied.canaryImage) state.canary = new Map();
+      state.applied = applied;
+    }
+    for (const application of synced) {
       options.argo?.reportSynced(application, sha, 'Healthy');
       logger?.info({ application, sha }, 'mesh applied commit');
     }

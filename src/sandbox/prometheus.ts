@@ -16,6 +16,9 @@ export interface PrometheusProcess {
   stop(): Promise<void>;
   /** stops and starts again on the same port with the same data (a monitoring outage). */
   restart(): Promise<void>;
+  /** stops the process but keeps the port and data, until resume() (a longer monitoring outage). */
+  suspend(): Promise<void>;
+  resume(): Promise<void>;
 }
 
 export interface StartPrometheusOptions {
@@ -222,6 +225,15 @@ export async function startPrometheus(options: StartPrometheusOptions): Promise<
     async restart() {
       if (removed) throw new PrometheusLaunchError(`Prometheus on ${url} was stopped for good; it cannot restart`);
       if (child) await terminate(child);
+      await launch();
+    },
+    async suspend() {
+      if (child) await terminate(child);
+      logger?.info({ url }, 'prometheus suspended');
+    },
+    async resume() {
+      if (removed) throw new PrometheusLaunchError(`Prometheus on ${url} was stopped for good; it cannot resume`);
+      if (child && !exited(child)) return;
       await launch();
     },
   };
