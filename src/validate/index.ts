@@ -32,7 +32,7 @@ const isPolicy = (d: LoadedDocument) => d.kind === POLICY_KIND && d.apiVersion =
  */
 export async function validatePaths(paths: string[], options: ValidateOptions = {}): Promise<ValidationReport> {
   const cwd = options.cwd ?? process.cwd();
-  const registry = createSchemaRegistry(options.schemasDir ?? defaultSchemasDir(options.env ?? process.env));
+  const registry = options.registry ?? createSchemaRegistry(options.schemasDir ?? defaultSchemasDir(options.env ?? process.env));
   const { files, missing } = expandPaths(paths, cwd);
   const repoRoot = options.repoRoot ?? findRepoRoot(files[0] ?? cwd, cwd);
   const repo = repoFilesAt(repoRoot);

@@ -1,4 +1,5 @@
 // The vocabulary of `promoter validate`: findings, the documents they point into, and the report.
+import type { SchemaRegistry } from '../schemas/registry.js';
 
 export type Severity = 'error' | 'warning' | 'skipped';
 
@@ -66,6 +67,8 @@ export type K8sObject = {
 } & Record<string, unknown>;
 
 export interface ValidateOptions {
+  /** A registry already built (tests share one); otherwise one is built from schemasDir. */
+  registry?: SchemaRegistry;
   /** Folder of the CRD / JSON schemas; default PROMOTER_SCHEMAS_DIR or <repo>/../shared/schemas. */
   schemasDir?: string;
   /** Root for repository-relative references (Argo CD paths, policy files); default: nearest .git above the first path. */

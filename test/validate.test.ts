@@ -1,0 +1,153 @@
+// The fixture suite of `promoter validate`: one deliberately broken manifest per check, each caught
+// with the right code at the right place, a good tree that passes, and inputs that must not crash it.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createSchemaRegistry } from '../src/schemas/registry.js';
+import { formatText, validatePaths, type Finding } from '../src/validate/index.js';
+
+const registry = createSchemaRegistry();
+const GOOD = 'test/fixtures/validate/good';
+const BROKEN = 'test/fixtures/validate/broken';
+
+interface Case {
+  fixture: string;
+  code: string;
+  path: string;
+  line: number;
+  repoRoot?: string;
+  /** The file the finding is in, when it is not the fixture itself. */
+  file?: string;
+  count?: number;
+  severity?: Finding['severity'];
+}
+
+const cases: Case[] = [
+  { fixture: 'syntax-error.yaml', code: 'DT0001', path: '', line: 7 },
+  { fixture: 'schema-unknown-field.yaml', code: 'IST0106', path: '/spec/http/0/colour', line: 11 },
+  { fixture: 'schema-kubernetes.yaml', code: 'DT0100', path: '/spec/ports/0/port', line: 11 },
+  { fixture: 'cel-duration.yaml', code: 'IST0106', path: '/spec/http/0/timeout', line: 11 },
+  { fixture: 'api-version-not-served.yaml', code: 'DT0004', path: '/apiVersion', line: 2 },
+  { fixture: 'weight-negative.yaml', code: 'DT1001', path: '/spec/http/0/route/0/weight', line: 13 },
+  { fixture: 'weight-sum.yaml', code: 'DT1001', path: '/spec/http/0/route', line: 11 },
+  { fixture: 'subset-name.yaml', code: 'IST0106', path: '/spec/subsets/1/name', line: 12 },
+  { fixture: 'retry-on.yaml', code: 'IST0106', path: '/spec/http/0/retries/retryOn', line: 15 },
+  { fixture: 'missing-subset.yaml', code: 'IST0101', path: '/spec/http/0/route/1/destination/subset', line: 14 },
+  { fixture: 'missing-gateway.yaml', code: 'IST0101', path: '/spec/gateways/0', line: 20 },
+  { fixture: 'subset-no-pods.yaml', code: 'IST0173', path: '/spec/subsets/1/labels', line: 13 },
+  { fixture: 'conflicting-hosts.yaml', code: 'IST0109', path: '/spec/hosts/0', line: 8, count: 2 },
+  { fixture: 'authz-unknown-sa.yaml', code: 'DT2001', path: '/spec/rules/0/from/0/source/principals/1', line: 20 },
+  { fixture: 'peerauth-permissive.yaml', code: 'DT2002', path: '/spec/mtls/mode', line: 9 },
+  { fixture: 'argocd-missing-path.yaml', code: 'DT3001', path: '/spec/source/path', line: 12 },
+  { fixture: 'argocd-missing-values.yaml', code: 'DT3002', path: '/spec/sources/0/helm/valueFiles/0', line: 15 },
+  { fixture: 'canary-bad-field.yaml', code: 'DT4001', path: '/spec/steps', line: 18, count: 2 },
+  { fixture: 'canary-missing-file.yaml', code: 'DT4002', path: '/spec/virtualService/file', line: 10 },
+  { fixture: 'canary-missing-route.yaml', code: 'DT4003', path: '/spec/virtualService/route', line: 12 },
+  { fixture: 'canary-route-shape.yaml', code: 'DT4004', path: '/spec/virtualService/route', line: 12 },
+  { fixture: 'canary-subset-missing.yaml', code: 'DT4005', path: '/spec/subsets/canary', line: 6 },
+  { fixture: 'canary-missing-container.yaml', code: 'DT4006', path: '/spec/deployments/canary/container', line: 15 },
+  { fixture: 'installation', code: 'DT5001', path: '/pilott', line: 2, file: 'installation/istiod/values.yaml' },
+  { fixture: 'kustomize', code: 'DT6001', path: '/resources/1', line: 6, file: 'kustomize/kustomization.yaml', repoRoot: `${BROKEN}/kustomize` },
+  { fixture: 'unknown-kind.yaml', code: 'DT0003', path: '', line: 2, severity: 'skipped' },
+  { fixture: 'not-a-manifest.yaml', code: 'DT0002', path: '', line: 2, severity: 'skipped' },
+];
+
+describe('promoter validate: broken fixtures', () => {
+  it.each(cases)('$fixture -> $code at $path', async (c) => {
+    const report = await validatePaths([`${BROKEN}/${c.fixture}`], { registry, repoRoot: c.repoRoot ?? GOOD });
+    const severity = c.severity ?? 'error';
+    // Each fixture breaks exactly one rule: nothing else may be reported.
+    expect(report.findings.map((f) => f.code)).toEqual(Array<string>(c.count ?? 1).fill(c.code));
+    expect(report.findings[0]).toMatchObject({
+      file: `${BROKEN}/${c.file ?? c.fixture}`,
+      path: c.path,
+      line: c.line,
+      severity,
+    });
+    expect(report.summary.errors).toBe(severity === 'error' ? (c.count ?? 1) : 0);
+  });
+
+  it('covers every code of the catalogue that a fixture can trigger', async () => {
+    const { CODES } = await import('../src/validate/codes.js');
+    const untested = Object.keys(CODES).filter((code) => !cases.some((c) => c.code === code));
+    // DT0005 (unreadable path), DT0006 (internal) and DT5002 (unknown chart) are tested below.
+    expect(untested.sort()).toEqual(['DT0005', 'DT0006', 'DT5002']);
+  });
+});
+
+describe('promoter validate: the good tree', () => {
+  it('passes with no findings at all', async () => {
+    const report = await validatePaths([`${GOOD}/gitops`, `${GOOD}/argocd`], { registry, repoRoot: GOOD });
+    expect(report.findings).toEqual([]);
+    expect(report.summary).toMatchObject({ errors: 0, warnings: 0, skipped: 0 });
+    expect(report.summary.files).toBeGreaterThan(10);
+  });
+
+  it('sees every file in one run: the good tree plus a second mesh VirtualService for backend conflicts', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'validate-'));
+    try {
+      writeFileSync(
+        join(dir, 'extra.yaml'),
+        'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: backend-copy, namespace: docuthinker-prod }\nspec:\n  hosts: [backend]\n  http:\n    - route:\n        - destination: { host: backend }\n',
+      );
+      const report = await validatePaths([`${GOOD}/gitops`, dir], { registry, repoRoot: GOOD });
+      expect(report.findings.filter((f) => f.code === 'IST0109')).toHaveLength(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('promoter validate: never crashes', () => {
+  const inputs: [string, string][] = [
+    ['empty', ''],
+    ['only comments', '# nothing\n---\n'],
+    ['a scalar', '42\n'],
+    ['a list', '- a\n- b\n'],
+    ['tab indentation', 'a:\n\tb: 1\n'],
+    ['duplicate keys', 'apiVersion: v1\napiVersion: v1\nkind: ServiceAccount\n'],
+    ['alias bomb', 'a: &a [x, x, x, x]\nb: &b [*a, *a, *a, *a]\nc: &c [*b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c]\n'],
+    ['kind without apiVersion', 'kind: VirtualService\nspec: {}\n'],
+    ['metadata as a list', 'apiVersion: v1\nkind: Service\nmetadata: [1]\nspec: 3\n'],
+    ['spec as a string', 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: x }\nspec: hello\n'],
+    ['weird http', 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: { name: x }\nspec: { hosts: [x], http: [null, 3, { route: 7 }] }\n'],
+    ['policy with a bad body', 'apiVersion: delivery.docuthinker.io/v1alpha1\nkind: CanaryPolicy\nspec: []\n'],
+    ['application with sources as a map', 'apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: { name: a }\nspec: { sources: { a: 1 } }\n'],
+    ['binary-ish', '\u0000\u0001\u0002: [\n'],
+  ];
+  it.each(inputs)('%s', async (_label, text) => {
+    const dir = mkdtempSync(join(tmpdir(), 'validate-'));
+    try {
+      writeFileSync(join(dir, 'input.yaml'), text);
+      const report = await validatePaths([dir], { registry, repoRoot: dir });
+      expect(report.summary.files).toBe(1);
+      expect(report.findings.every((f) => f.code !== 'DT0006')).toBe(true);
+      expect(formatText(report)).toContain('file(s)');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reports a path that does not exist (DT0005) and a values file of an unknown chart (DT5002)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'validate-'));
+    try {
+      const addons = join(dir, 'addons', 'jaeger');
+      mkdirSync(addons, { recursive: true });
+      writeFileSync(join(addons, 'values.yaml'), 'storage: memory\n');
+      const report = await validatePaths([join(dir, 'nope'), dir], { registry, repoRoot: dir });
+      // Sorted by file name: <dir>/addons/... comes before <dir>/nope.
+      expect(report.findings.map((f) => [f.code, f.severity])).toEqual([
+        ['DT5002', 'skipped'],
+        ['DT0005', 'error'],
+      ]);
+      expect(report.summary.errors).toBe(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('fails clearly when the schema folder is missing', async () => {
+    await expect(validatePaths([GOOD], { schemasDir: '/nonexistent/schemas' })).rejects.toThrow(/schema directory not found: \/nonexistent\/schemas/);
+  });
+});
