@@ -17,6 +17,8 @@ describe('windowGrid', () => {
     [{ start: 100, end: 160, intervalSeconds: 60 }, [100, 160]],
     [{ start: 100, end: 279, intervalSeconds: 60 }, [100, 160, 220]],
     [{ start: 0, end: 0.3, intervalSeconds: 0.1 }, [0, 0.1, 0.2, 0.30000000000000004]],
+    [{ start: 100, end: 235, intervalSeconds: 60, settleSeconds: 10 }, [100, 160, 220]],
+    [{ start: 100, end: 235, intervalSeconds: 60, settleSeconds: 16 }, [100, 160]],
   ])('%j -> only complete windows', (range, grid) => {
     expect(windowGrid(range)).toEqual(grid);
   });

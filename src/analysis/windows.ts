@@ -22,16 +22,23 @@ export interface WindowRange {
   intervalSeconds: number;
   /** the bucket edges whose cumulative counts each window carries (Envoy's, in ms). */
   latencyBucketsMs: readonly number[];
+  /**
+   * Windows must end this long before `end` (default 0). A scrape is stamped with its start time but
+   * stored when it finishes, so a window ending a moment ago may still gain a sample; one scrape
+   * interval of margin makes a recomputation give the same windows.
+   */
+  settleSeconds?: number;
 }
 
 /** Prometheus refuses range queries over 11,000 points per series; stay under it per request. */
 const MAX_POINTS_PER_QUERY = 10_000;
 
 /** Grid points start, start + interval, … up to the last complete window's end. */
-export function windowGrid(range: Pick<WindowRange, 'start' | 'end' | 'intervalSeconds'>): number[] {
+export function windowGrid(range: Pick<WindowRange, 'start' | 'end' | 'intervalSeconds' | 'settleSeconds'>): number[] {
   if (!(range.intervalSeconds > 0)) throw new RangeError(`window interval must be > 0 s, got ${range.intervalSeconds}`);
+  const end = range.end - Math.max(0, range.settleSeconds ?? 0);
   // the epsilon keeps a window that ends exactly at `end` despite float division.
-  const complete = Math.floor((range.end - range.start) / range.intervalSeconds + 1e-9);
+  const complete = Math.floor((end - range.start) / range.intervalSeconds + 1e-9);
   if (complete < 1) return [];
   return Array.from({ length: complete + 1 }, (_, k) => range.start + k * range.intervalSeconds);
 }
