@@ -132,7 +132,7 @@ describe('promoter validate: never crashes', () => {
   it('reports a path that does not exist (DT0005) and a values file of an unknown chart (DT5002)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'validate-'));
     try {
-      const addons = join(dir, 'addons', 'jaeger');
+      const addons = join(dir, 'addons', 'tempo');
       mkdirSync(addons, { recursive: true });
       writeFileSync(join(addons, 'values.yaml'), 'storage: memory\n');
       const report = await validatePaths([join(dir, 'nope'), dir], { registry, repoRoot: dir });

@@ -1,6 +1,6 @@
 // Helm values files under the Istio installation and addons folders: each top-level key must be one
 // the chart reads (Helm silently ignores a misspelt key). The allow-lists come from the charts'
-// values.yaml (Istio 1.30 charts; prometheus-community/prometheus; kiali-server).
+// values.yaml (Istio 1.30 charts, kube-prometheus-stack, prometheus, grafana, jaeger, kiali-server).
 import { posix } from 'node:path';
 import { findingAt } from './codes.js';
 import { encodePointer } from './load.js';
@@ -36,7 +36,36 @@ export const CHART_KEYS: Record<string, string[]> = {
     'alertRelabelConfigs', 'networkPolicy', 'forceNamespace', 'extraManifests', 'alertmanager', 'kube-state-metrics',
     'prometheus-node-exporter', 'prometheus-pushgateway', 'ruleFiles',
   ],
-  kiali: [
+  'kube-prometheus-stack': [
+    'nameOverride', 'namespaceOverride', 'kubeTargetVersionOverride', 'kubeVersionOverride', 'fullnameOverride', 'commonLabels',
+    'crds', 'customRules', 'defaultRules', 'additionalPrometheusRulesMap', 'global', 'windowsMonitoring',
+    'prometheus-windows-exporter', 'alertmanager', 'grafana', 'kubernetesServiceMonitors', 'kubeApiServer', 'kubelet',
+    'kubeControllerManager', 'coreDns', 'kubeDns', 'kubeEtcd', 'kubeScheduler', 'kubeProxy', 'kubeStateMetrics',
+    'kube-state-metrics', 'nodeExporter', 'prometheus-node-exporter', 'prometheusOperator', 'prometheus', 'thanosRuler',
+    'cleanPrometheusOperatorObjectNames', 'extraManifests',
+  ],
+  grafana: [
+    'global', 'nameOverride', 'fullnameOverride', 'namespaceOverride', 'rbac', 'serviceAccount', 'replicas', 'headlessService',
+    'automountServiceAccountToken', 'autoscaling', 'podDisruptionBudget', 'deploymentStrategy', 'readinessProbe',
+    'livenessProbe', 'image', 'testFramework', 'dnsPolicy', 'dnsConfig', 'securityContext', 'containerSecurityContext',
+    'createConfigmap', 'extraConfigmapMounts', 'extraEmptyDirMounts', 'extraLabels', 'downloadDashboardsImage',
+    'downloadDashboards', 'podAnnotations', 'podLabels', 'podPortName', 'gossipPortName', 'service', 'serviceMonitor',
+    'extraExposePorts', 'hostAliases', 'ingress', 'route', 'resources', 'nodeSelector', 'tolerations', 'affinity',
+    'topologySpreadConstraints', 'extraInitContainers', 'extraContainers', 'extraContainerVolumes', 'persistence',
+    'initChownData', 'adminUser', 'adminPassword', 'admin', 'env', 'envValueFrom', 'envFromSecret', 'envRenderSecret',
+    'envFromSecrets', 'envFromConfigMaps', 'enableServiceLinks', 'extraSecretMounts', 'extraVolumeMounts', 'extraVolumes',
+    'lifecycleHooks', 'plugins', 'datasources', 'alerting', 'notifiers', 'dashboardProviders', 'dashboards',
+    'dashboardsConfigMaps', 'grafana.ini', 'ldap', 'smtp', 'sidecar', 'revisionHistoryLimit', 'imageRenderer',
+    'networkPolicy', 'enableKubeBackwardCompatibility', 'useStatefulSet', 'extraObjects', 'assertNoLeakedSecrets',
+    'priorityClassName', 'schedulerName', 'shareProcessNamespace', 'terminationGracePeriodSeconds', 'hostUsers',
+    'imagePullSecrets', 'annotations', 'labels',
+  ],
+  jaeger: [
+    'global', 'nameOverride', 'fullnameOverride', 'tag', 'provisionDataStore', 'allInOne', 'storage', 'ingester', 'agent',
+    'collector', 'query', 'spark', 'esIndexCleaner', 'esRollover', 'esLookback', 'hotrod', 'extraObjects', 'cassandra',
+    'elasticsearch', 'kafka', 'serviceAccount', 'networkPolicy', 'schema',
+  ],
+  'kiali-server': [
     'nameOverride', 'fullnameOverride', 'istio_namespace', 'auth', 'deployment', 'external_services', 'identity',
     'kiali_feature_flags', 'login_token', 'server', 'clustering', 'kubernetes_config', 'kiali_route_url', 'api',
     'istio_labels', 'additional_display_details', 'health_config', 'extensions', 'installation_tag', 'kiali_internal',
@@ -48,7 +77,9 @@ const CHART_HINTS: [RegExp, string][] = [
   [/gateway|ingress|egress/, 'gateway'],
   [/ztunnel/, 'ztunnel'],
   [/cni/, 'cni'],
-  [/kiali/, 'kiali'],
+  [/kiali/, 'kiali-server'],
+  [/grafana/, 'grafana'],
+  [/jaeger/, 'jaeger'],
   [/prometheus/, 'prometheus'],
   [/^base$|istio-base|values-base/, 'base'],
 ];
@@ -71,10 +102,32 @@ export function chartOf(repoPath: string): string | undefined {
   return undefined;
 }
 
-export function checkHelmValues(doc: LoadedDocument): Finding[] {
-  const chart = chartOf(doc.repoPath);
-  if (chart === undefined) {
-    return [findingAt(doc, '', 'DT5002', 'a values file for a chart this tool does not know; not checked')];
+/**
+ * values file (repository path) -> chart name, from the Argo CD Applications in the input that
+ * read it as `$<ref>/<file>` next to a `chart:` source: better evidence than the file's name.
+ */
+export function chartsFromApplications(docs: LoadedDocument[]): Map<string, string> {
+  const charts = new Map<string, string>();
+  for (const app of docs.filter((d) => d.kind === 'Application' && d.apiVersion?.startsWith('argoproj.io/'))) {
+    const spec = obj(obj(app.body)?.spec);
+    const sources = spec?.source !== undefined ? [spec.source] : Array.isArray(spec?.sources) ? (spec.sources as unknown[]) : [];
+    for (const source of sources) {
+      const chart = obj(source)?.chart;
+      const valueFiles = obj(obj(source)?.helm)?.valueFiles;
+      if (typeof chart !== 'string' || !Array.isArray(valueFiles)) continue;
+      for (const file of valueFiles) {
+        const ref = typeof file === 'string' ? /^\$[^/]+\/(.+)$/.exec(file) : null;
+        if (ref) charts.set(posix.normalize(ref[1]!), chart);
+      }
+    }
+  }
+  return charts;
+}
+
+export function checkHelmValues(doc: LoadedDocument, chartHint?: string): Finding[] {
+  const chart = chartHint ?? chartOf(doc.repoPath);
+  if (chart === undefined || CHART_KEYS[chart] === undefined) {
+    return [findingAt(doc, '', 'DT5002', `a values file for ${chart === undefined ? 'a chart' : `chart ${chart}, which`} this tool does not know; not checked`)];
   }
   const keys = CHART_KEYS[chart] ?? [];
   return Object.keys(obj(doc.body) ?? {})

@@ -8,7 +8,7 @@ import { checkApplication } from './argocd.js';
 import { checkCanaryPolicy } from './canary-policy.js';
 import { findingAt } from './codes.js';
 import { checkCrossReferences } from './cross-refs.js';
-import { checkHelmValues, isHelmValuesFile } from './helm-values.js';
+import { chartsFromApplications, checkHelmValues, isHelmValuesFile } from './helm-values.js';
 import { checkIstioRules } from './istio-rules.js';
 import { checkKustomization, isKustomization, kustomizeNamespaces } from './kustomize.js';
 import { displayName, expandPaths, findRepoRoot, parseManifestText, repoFilesAt, toPosix } from './load.js';
@@ -18,7 +18,7 @@ import type { Finding, LoadedDocument, ValidateOptions, ValidationReport } from 
 import { POLICY_API_VERSION, POLICY_KIND } from '../promoter/policy.js';
 
 export type { Finding, ValidateOptions, ValidationReport, ValidationSummary, Severity } from './types.js';
-export { formatJson, formatText } from './report.js';
+export { formatFinding, formatJson, formatText } from './report.js';
 export { CODES } from './codes.js';
 
 /** Istio's own accounts, which the Helm charts create outside the manifests. */
@@ -60,11 +60,12 @@ export async function validatePaths(paths: string[], options: ValidateOptions = 
     return namespace === undefined ? d : { ...d, namespace };
   });
 
+  const charts = chartsFromApplications(documents);
   for (const doc of documents) {
     try {
       if (isKustomization(doc)) findings.push(...checkKustomization(doc, repo));
       else if (doc.apiVersion === undefined || doc.kind === undefined) {
-        if (isHelmValuesFile(doc.repoPath)) findings.push(...checkHelmValues(doc));
+        if (isHelmValuesFile(doc.repoPath) || charts.has(doc.repoPath)) findings.push(...checkHelmValues(doc, charts.get(doc.repoPath)));
         else findings.push(findingAt(doc, '', 'DT0002', 'not a Kubernetes object (no apiVersion/kind) and not a known values file; not checked'));
       } else if (isPolicy(doc)) findings.push(...checkCanaryPolicy(doc, documents, repo));
       else {
