@@ -3,7 +3,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createSchemaRegistry } from '../src/schemas/registry.js';
 import { formatText, validatePaths, type Finding } from '../src/validate/index.js';
 
@@ -149,5 +149,44 @@ describe('promoter validate: never crashes', () => {
 
   it('fails clearly when the schema folder is missing', async () => {
     await expect(validatePaths([GOOD], { schemasDir: '/nonexistent/schemas' })).rejects.toThrow(/schema directory not found: \/nonexistent\/schemas/);
+  });
+});
+
+describe('the validate command', () => {
+  async function run(...args: string[]): Promise<{ code: number | string | undefined; out: string; err: string }> {
+    const { Command } = await import('commander');
+    const { registerValidate } = await import('../src/commands/validate.js');
+    const program = new Command('promoter');
+    registerValidate(program);
+    let out = '';
+    let err = '';
+    const stdout = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => ((out += String(chunk)), true));
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => ((err += String(chunk)), true));
+    const before = process.exitCode;
+    try {
+      await program.parseAsync(['node', 'promoter', 'validate', ...args]);
+      return { code: process.exitCode, out, err };
+    } finally {
+      stdout.mockRestore();
+      stderr.mockRestore();
+      process.exitCode = before;
+    }
+  }
+
+  it('prints JSON findings and exits 1 when there are errors', async () => {
+    const { code, out } = await run(`${BROKEN}/weight-sum.yaml`, '--format', 'json', '--repo', GOOD);
+    expect(code).toBe(1);
+    const report = JSON.parse(out) as { findings: Finding[]; summary: { errors: number } };
+    expect(report.summary.errors).toBe(1);
+    expect(report.findings[0]).toMatchObject({ code: 'DT1001', path: '/spec/http/0/route' });
+  });
+
+  it('exits 0 on the good tree, and 2 on a usage error or a missing schema folder', async () => {
+    expect((await run(GOOD, '--repo', GOOD)).code).toBe(0);
+    expect((await run(GOOD, '--format', 'yaml')).code).toBe(2);
+    expect((await run()).code).toBe(2);
+    const missing = await run(GOOD, '--schemas', '/nonexistent/schemas');
+    expect(missing.code).toBe(2);
+    expect(missing.err).toContain('/nonexistent/schemas');
   });
 });
