@@ -75,7 +75,7 @@ describe('the promoter end to end', () => {
     await tickUntil((s) => s.canaryWeight === 10, 90);
 
     // A monitoring outage: the promoter holds (no commit) while Prometheus is down.
-    await env.prometheus.stop();
+    await env.prometheus.suspend();
     const headDuringOutage = git('rev-parse', 'main').trim();
     const outage: TickReport[] = [];
     for (let i = 0; i < 6; i++) {
@@ -86,7 +86,7 @@ describe('the promoter end to end', () => {
     const outageReports = outage.flatMap((r) => r.canaries.filter((c) => c.canary === 'backend'));
     expect(outageReports.every((c) => c.outcome === 'held')).toBe(true);
     expect(outageReports.some((c) => /prometheus|unreachable|ECONNREFUSED/i.test(c.reason))).toBe(true);
-    await env.prometheus.restart();
+    await env.prometheus.resume();
 
     // The promoter is killed and a new one (fresh clone, no memory) takes over at the same step.
     await env.restartPromoter();

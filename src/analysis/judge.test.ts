@@ -67,6 +67,17 @@ describe('judge', () => {
     ]);
   });
 
+  it('judges the 100 % step, where stable serves nothing by design, on the guards and the history', () => {
+    const ramp = [...healthy(5, 50), ...windows(5, 100, () => arm(12000, 60), () => arm(0, 0), 5)];
+    expect(run(ramp.slice(0, 9)).decision).toBe('hold');
+    const verdict = run(ramp);
+    expect(verdict.decision).toBe('promote');
+    expect(verdict.reason).toMatch(/^Promote from 100% after 5m/);
+    // A canary failing its guards at 100 % is still held, never promoted.
+    const failing = [...healthy(5, 50), ...windows(5, 100, () => arm(12000, 600), () => arm(0, 0), 5)];
+    expect(run(failing).decision).not.toBe('promote');
+  });
+
   it('needs the minimum canary requests in the step', () => {
     const settings = analysisSchema.parse({ minCanaryRequests: 5000 });
     const verdict = run(healthy(5), settings);

@@ -337,7 +337,10 @@ export function judgeWithState(input: JudgeInput, state: AnalysisState): Verdict
     );
   }
 
-  if (canaryStep.requests === 0 || stableStep.requests === 0) {
+  // At 100 % stable serves nothing by design: the comparison made at the earlier steps stands
+  // (the mixture keeps its history), and the absolute guards judge this step.
+  const fullShift = last.canaryWeight >= 100;
+  if (canaryStep.requests === 0 || (stableStep.requests === 0 && !fullShift)) {
     const which = canaryStep.requests === 0 && stableStep.requests === 0 ? 'neither arm' : canaryStep.requests === 0 ? 'the canary' : 'stable';
     return verdict('hold', `No data: ${which} served a request in this step (${stepWindows.length} window(s) at ${last.canaryWeight}%); holding, since no data is never a pass.`);
   }
@@ -355,7 +358,7 @@ export function judgeWithState(input: JudgeInput, state: AnalysisState): Verdict
     const m = metrics[i];
     const s = state.states[i];
     if (m === undefined || s === undefined) return;
-    if (m.ratioUpper < metric.ratioPromote) return;
+    if (fullShift || m.ratioUpper < metric.ratioPromote) return;
     // Too few events for any bound to be informative: rely on the guards and the request minimum.
     // A point-estimate check was tried here and dropped: with ~10 events it held healthy canaries
     // for many windows, while the mixture keeps watching a promoted canary at the next step anyway.

@@ -33,6 +33,7 @@ export function applyAction(
       let vs = setWeights(policy, texts.virtualService, action.to);
       vs = annotateVs(policy, vs, ANNOTATIONS.canaryStartedAt, stamp);
       vs = annotateVs(policy, vs, ANNOTATIONS.stepStartedAt, stamp);
+      vs = annotateVs(policy, vs, ANNOTATIONS.canaryImage, state.canaryImage);
       return { [virtualService.file]: vs };
     }
     case 'set-weight': {

@@ -69,7 +69,9 @@ export function evidenceBlock(evidence: Evidence): string {
 function subject(name: string, state: CanaryState, action: Exclude<Action, { kind: 'hold' }>): string {
   switch (action.kind) {
     case 'start':
-      return `canary(${name}): start ${state.canaryImage} at ${action.to}%`;
+      return action.replacing
+        ? `canary(${name}): restart at ${action.to}% with ${state.canaryImage}`
+        : `canary(${name}): start ${state.canaryImage} at ${action.to}%`;
     case 'set-weight':
       return `canary(${name}): promote ${action.from}% -> ${action.to}%`;
     case 'finalize-image':
@@ -98,7 +100,9 @@ function stepTrailer(action: Exclude<Action, { kind: 'hold' }>, state: CanarySta
 function why(action: Exclude<Action, { kind: 'hold' }>, verdict: Verdict | undefined): string {
   switch (action.kind) {
     case 'start':
-      return 'A new canary image is in Git and Argo CD has applied it; the promoter starts the first step.';
+      return action.replacing
+        ? `The canary image changed from ${action.replacing} to the one above in the middle of its rollout; the new image starts over at the first step, with a fresh analysis.`
+        : 'A new canary image is in Git and Argo CD has applied it; the promoter starts the first step.';
     case 'set-weight':
       return `The canary is as good as stable at ${action.from}%: ${verdict?.reason ?? ''}`.trim();
     case 'finalize-image':

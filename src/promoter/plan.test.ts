@@ -58,6 +58,7 @@ describe('plan', () => {
     ['a new image starts at the first step', state({ phase: 'ready', canaryWeight: 0, stableWeight: 100 }), ready, undefined, { kind: 'start', to: 5 }],
     ['a new image waits for Argo CD', state({ phase: 'ready', canaryWeight: 0, stableWeight: 100 }), syncing, undefined, { kind: 'hold' }],
     ['promote 5 -> 10', state({}), ready, verdict('promote'), { kind: 'set-weight', from: 5, to: 10 }],
+    ['a new image mid-rollout starts over at the first step', state({ phase: 'replaced', canaryWeight: 50, stableWeight: 50, stepIndex: 2, rolloutImage: 'img:1b' }), ready, verdict('promote'), { kind: 'start', to: 5, replacing: 'img:1b' }],
     ['promote 10 -> 50', state({ canaryWeight: 10, stableWeight: 90, stepIndex: 1 }), ready, verdict('promote'), { kind: 'set-weight', from: 10, to: 50 }],
     ['promote 50 -> 100', state({ canaryWeight: 50, stableWeight: 50, stepIndex: 2 }), ready, verdict('promote'), { kind: 'set-weight', from: 50, to: 100 }],
     ['promote at 100 finalizes the image', state({ canaryWeight: 100, stableWeight: 0, stepIndex: 3 }), ready, verdict('promote'), { kind: 'finalize-image', image: 'img:2' }],
@@ -131,6 +132,15 @@ describe('state from manifests', () => {
     const s = readCanaryState(policy, texts);
     expect(s).toMatchObject({ phase: 'failed', canaryWeight: 0, failedImage: 'ghcr.io/docuthinker/backend:1.6.0-bad' });
     expect(plan({ state: s, policy, gate: ready })).toMatchObject({ kind: 'hold' });
+  });
+
+  it('notices a canary image replaced in the middle of a rollout', () => {
+    const texts: ManifestTexts = { ...base, canaryDeployment: base.canaryDeployment.replace('backend:1.4.0', 'backend:1.5.0') };
+    const files = applyAction(policy, readCanaryState(policy, texts), texts, { kind: 'start', to: 5 }, new Date());
+    const started = { ...texts, virtualService: files[policy.spec.virtualService.file] ?? '' };
+    expect(readCanaryState(policy, started)).toMatchObject({ phase: 'progressing', rolloutImage: 'ghcr.io/docuthinker/backend:1.5.0' });
+    const replaced = { ...started, canaryDeployment: started.canaryDeployment.replace('backend:1.5.0', 'backend:1.5.1') };
+    expect(readCanaryState(policy, replaced).phase).toBe('replaced');
   });
 
   it('reads a pause annotation and a hand edit', () => {

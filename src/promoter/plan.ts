@@ -14,7 +14,7 @@ export type Analysis = { verdict: Verdict } | { unavailable: string };
 
 export type Action =
   | { kind: 'hold'; reason: string; alert?: boolean }
-  | { kind: 'start'; to: number }
+  | { kind: 'start'; to: number; replacing?: string }
   | { kind: 'set-weight'; from: number; to: number }
   | { kind: 'finalize-image'; image: string }
   | { kind: 'finalize-traffic' }
@@ -49,6 +49,10 @@ export function plan({ state, policy, gate, analysis }: PlanInput): Action {
       if (!gate.ready) return { kind: 'hold', reason: `waiting for Argo CD before starting: ${gate.reason}` };
       const first = steps[0]?.weight ?? 0;
       return { kind: 'start', to: first };
+    }
+    case 'replaced': {
+      if (!gate.ready) return { kind: 'hold', reason: `waiting for Argo CD before restarting with the new canary image: ${gate.reason}` };
+      return { kind: 'start', to: steps[0]?.weight ?? 0, ...(state.rolloutImage ? { replacing: state.rolloutImage } : {}) };
     }
     case 'finalizing':
       if (!gate.ready) {

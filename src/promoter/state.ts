@@ -9,6 +9,8 @@ export const ANNOTATIONS = {
   canaryStartedAt: 'delivery.docuthinker.io/canary-started-at',
   /** on the VirtualService: when the current step's weights were committed (RFC 3339). */
   stepStartedAt: 'delivery.docuthinker.io/step-started-at',
+  /** on the VirtualService: the canary image the current rollout is for. */
+  canaryImage: 'delivery.docuthinker.io/canary-image',
   /** on the VirtualService: "true" holds the canary where it is. */
   paused: 'delivery.docuthinker.io/paused',
   /** on the canary Deployment: an image that was rolled back and must not be started again. */
@@ -24,6 +26,8 @@ export type Phase =
   | 'ready'
   /** the canary is at one of the policy's steps. */
   | 'progressing'
+  /** a different canary image landed in the middle of a rollout: start over with it. */
+  | 'replaced'
   /** stable already runs the canary's image; traffic still has to return to stable. */
   | 'finalizing'
   /** the weights are not a step of the policy (a person set them): hold, never overwrite. */
@@ -45,6 +49,8 @@ export interface CanaryState {
   /** index into policy.spec.steps when progressing. */
   stepIndex?: number;
   failedImage?: string;
+  /** the image the running rollout was started for (annotation). */
+  rolloutImage?: string;
   paused: boolean;
   canaryStartedAt?: number;
   stepStartedAt?: number;
@@ -85,6 +91,7 @@ export function readCanaryState(policy: CanaryPolicy, texts: ManifestTexts): Can
   const failedImage = readAnnotation(texts.canaryDeployment, deployments.canary.file, { kind: 'Deployment', name: canaryDeploymentName }, ANNOTATIONS.failedImage);
   const paused = policy.spec.paused || readAnnotation(texts.virtualService, virtualService.file, vsSelector, ANNOTATIONS.paused) === 'true';
   const canaryStartedAt = epochSeconds(readAnnotation(texts.virtualService, virtualService.file, vsSelector, ANNOTATIONS.canaryStartedAt));
+  const rolloutImage = readAnnotation(texts.virtualService, virtualService.file, vsSelector, ANNOTATIONS.canaryImage);
   const stepStartedAt = epochSeconds(readAnnotation(texts.virtualService, virtualService.file, vsSelector, ANNOTATIONS.stepStartedAt));
 
   const stepIndex = policy.spec.steps.findIndex((s) => s.weight === weights.canary);
@@ -96,7 +103,7 @@ export function readCanaryState(policy: CanaryPolicy, texts: ManifestTexts): Can
   } else if (canaryImage === stableImage) {
     phase = 'finalizing';
   } else {
-    phase = stepIndex >= 0 ? 'progressing' : 'manual-override';
+    phase = stepIndex < 0 ? 'manual-override' : rolloutImage !== undefined && rolloutImage !== canaryImage ? 'replaced' : 'progressing';
   }
   return {
     name: policy.metadata.name,
@@ -107,6 +114,7 @@ export function readCanaryState(policy: CanaryPolicy, texts: ManifestTexts): Can
     canaryImage,
     ...(phase === 'progressing' ? { stepIndex } : {}),
     ...(failedImage !== undefined ? { failedImage } : {}),
+    ...(rolloutImage !== undefined ? { rolloutImage } : {}),
     paused,
     ...(canaryStartedAt !== undefined ? { canaryStartedAt } : {}),
     ...(stepStartedAt !== undefined ? { stepStartedAt } : {}),
