@@ -408,15 +408,18 @@ export async function startFakeArgoCd(options: FakeArgoCdOptions): Promise<FakeA
       };
       status.reconciledAt = at;
       const operation = app.operation;
-      if (operation !== undefined && object(object(operation).sync).revision === revision) {
+      // A pending operation for this revision finishes with it. One for an older revision also
+      // finishes: the controller ran it, then auto-sync applied the newer commit being reported.
+      if (operation !== undefined) {
         const state = object(status.operationState);
+        const operationRevision = object(object(operation).sync).revision;
         status.operationState = {
           operation: structuredClone(operation),
           phase: 'Succeeded',
           message: 'successfully synced (all tasks run)',
           startedAt: typeof state.startedAt === 'string' ? state.startedAt : at,
           finishedAt: at,
-          syncResult: { revision, source: spec.source },
+          syncResult: { revision: typeof operationRevision === 'string' ? operationRevision : revision, source: spec.source },
         };
         delete app.operation;
       }

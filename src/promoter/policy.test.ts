@@ -1,0 +1,55 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { canaryPolicySchemaText } from '../commands/schema.js';
+import { ConfigError } from '../errors.js';
+import { gatedApplications, parseCanaryPolicy, writablePaths } from './policy.js';
+
+const repoPolicy = (name: string) => readFileSync(new URL(`../../gitops/apps/${name}/canary.yaml`, import.meta.url), 'utf8');
+
+function configError(text: string, file = 'gitops/apps/backend/canary.yaml'): ConfigError {
+  try {
+    parseCanaryPolicy(text, file);
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('CanaryPolicy', () => {
+  it.each(['frontend', 'backend', 'ai-service'])('the repository policy for %s parses, with defaults filled in', (name) => {
+    const policy = parseCanaryPolicy(repoPolicy(name), `gitops/apps/${name}/canary.yaml`);
+    expect(policy.metadata.name).toBe(name);
+    expect(policy.spec.steps.map((s) => s.weight)).toEqual([5, 10, 50, 100]);
+    expect(policy.spec.analysis.sequential.alpha).toBe(0.05);
+    expect(gatedApplications(policy)).toEqual(['docuthinker-mesh', 'docuthinker-apps']);
+    expect(writablePaths(policy)).toHaveLength(3);
+  });
+
+  it('names the file and every bad field', () => {
+    const bad = repoPolicy('backend')
+      .replace('interval: 1m', 'interval: soon')
+      .replace('{ weight: 10, minDwell: 5m, maxDwell: 30m }', '{ weight: 3, minDwell: 5m, maxDwell: 30m }')
+      .replace('route: primary', 'rout: primary');
+    const error = configError(bad);
+    expect(error.file).toBe('gitops/apps/backend/canary.yaml');
+    expect(error.message).toMatch(/^gitops\/apps\/backend\/canary\.yaml: /);
+    expect(error.issues.join('\n')).toMatch(/spec\.analysis\.interval: not a duration: "soon"/);
+    expect(error.issues.join('\n')).toMatch(/spec\.steps: step weights must increase/);
+    expect(error.issues.join('\n')).toMatch(/spec\.virtualService/);
+  });
+
+  it('reports malformed YAML as a config error, not a crash', () => {
+    expect(configError('spec: [unclosed\n').issues[0]).toMatch(/^YAML: /);
+  });
+
+  it('refuses file references outside the repository', () => {
+    const error = configError(repoPolicy('backend').replace('file: gitops/apps/backend/base/deployment-stable.yaml', 'file: ../etc/passwd'));
+    expect(error.issues.join()).toMatch(/spec\.deployments\.stable\.file: must be a path inside the repository/);
+  });
+
+  it('the committed JSON Schema is the one generated from the zod schema', () => {
+    const committed = readFileSync(new URL('../../schemas/canary-policy.schema.json', import.meta.url), 'utf8');
+    expect(committed).toBe(canaryPolicySchemaText());
+  });
+});
