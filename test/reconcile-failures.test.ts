@@ -1,0 +1,136 @@
+// Failure paths of one reconcile tick, with real git (a bare remote) and a real Prometheus that
+// has no data, and the loopback Argo CD whose sync reports the test drives by hand.
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../src/logger.js';
+import { createPromoter, type Promoter } from '../src/promoter/app.js';
+import { parsePromoterConfig } from '../src/promoter/config.js';
+import type { GitPort } from '../src/promoter/ports.js';
+import { reconcileOnce, type CanaryReport } from '../src/promoter/reconcile.js';
+import { repoRoot } from '../src/schemas/registry.js';
+import { fastPolicyText } from '../src/sandbox/environment.js';
+import { startFakeArgoCd, type FakeArgoCd } from '../src/sandbox/fake-argocd.js';
+import { cleanGitEnv, commitToRemote, createSeededRemote } from '../src/sandbox/git-remote.js';
+import { startPrometheus, type PrometheusProcess } from '../src/sandbox/prometheus.js';
+
+const VS = 'gitops/istio/traffic-management/virtualservices/backend.yaml';
+const CANARY = 'gitops/apps/backend/base/deployment-canary.yaml';
+const POLICY = 'gitops/apps/backend/canary.yaml';
+
+let dir: string;
+let remoteDir: string;
+let argo: FakeArgoCd;
+let prometheus: PrometheusProcess;
+let promoter: Promoter;
+
+const git = (...args: string[]) => execFileSync('git', [`--git-dir=${remoteDir}`, ...args], { env: cleanGitEnv(dir), encoding: 'utf8' });
+const head = () => git('rev-parse', 'main').trim();
+const show = (path: string) => git('show', `main:${path}`);
+/** The simulated Argo CD controller applies HEAD. */
+const syncHead = () => {
+  for (const app of ['docuthinker-mesh', 'docuthinker-apps']) argo.reportSynced(app, head());
+};
+const backend = (reports: CanaryReport[]) => reports.find((r) => r.canary === 'backend');
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'reconcile-failures-'));
+  ({ remoteDir } = await createSeededRemote({ dir, seedFrom: ['gitops'], sourceRoot: repoRoot() }));
+  await commitToRemote(remoteDir, { [POLICY]: fastPolicyText(show(POLICY), 1, 3) }, 'test: one-second windows');
+  argo = await startFakeArgoCd({
+    applications: [
+      { name: 'docuthinker-mesh', repoURL: remoteDir, path: 'gitops/istio' },
+      { name: 'docuthinker-apps', repoURL: remoteDir, path: 'gitops/apps/overlays/prod' },
+    ],
+  });
+  prometheus = await startPrometheus({ targets: [], scrapeIntervalSeconds: 1 });
+  const config = parsePromoterConfig(
+    { git: { url: remoteDir, workdir: join(dir, 'clone') }, prometheus: { url: prometheus.url, timeout: '5s' } },
+    'test config',
+  );
+  promoter = await createPromoter(config, silentLogger(), { kubeConfigYaml: argo.kubeConfigYaml(), env: cleanGitEnv(dir) });
+  syncHead();
+}, 60_000);
+
+afterAll(async () => {
+  await prometheus?.stop();
+  await argo?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe('reconcile failure paths', () => {
+  it('skips a bad policy with an error naming the file and field, while the other canaries go on', async () => {
+    const frontend = 'gitops/apps/frontend/canary.yaml';
+    await commitToRemote(remoteDir, { [frontend]: show(frontend).replace('route: primary', 'route: 42\n    colour: blue') }, 'a person breaks the frontend policy');
+    await commitToRemote(remoteDir, { [CANARY]: show(CANARY).replace(/backend:[0-9.]+/, 'backend:9.9.9') }, 'CI lands backend 9.9.9');
+    syncHead();
+    const report = await promoter.tick();
+    const bad = report.canaries.find((c) => c.file === frontend);
+    expect(bad).toMatchObject({ outcome: 'error' });
+    expect(bad?.error).toMatch(/^gitops\/apps\/frontend\/canary\.yaml: .*spec\.virtualService/);
+    expect(backend(report.canaries)).toMatchObject({ outcome: 'committed', action: 'start' });
+    expect(show(VS)).toMatch(/weight: 5\b/);
+    await commitToRemote(remoteDir, { [frontend]: show(frontend).replace('route: 42\n    colour: blue', 'route: primary') }, 'fix the frontend policy');
+  });
+
+  it('holds, never promotes, when Prometheus answers with no data at all', async () => {
+    syncHead();
+    const before = head();
+    await new Promise((resolve) => setTimeout(resolve, 4000));
+    for (let i = 0; i < 3; i++) {
+      const report = await promoter.tick();
+      expect(backend(report.canaries)).toMatchObject({ outcome: 'held', canaryWeight: 5 });
+      expect(backend(report.canaries)?.reason).toMatch(/no data/i);
+    }
+    expect(head()).toBe(before);
+  });
+
+  it('holds and never overwrites weights a person set by hand', async () => {
+    const text = show(VS);
+    const hand = text.replace(/weight: 95\b/, 'weight: 70').replace(/weight: 5\b/, 'weight: 30');
+    await commitToRemote(remoteDir, { [VS]: hand }, 'a person pins backend at 30 %');
+    syncHead();
+    const before = head();
+    const report = await promoter.tick();
+    expect(backend(report.canaries)).toMatchObject({ outcome: 'held', phase: 'manual-override' });
+    expect(backend(report.canaries)?.reason).toMatch(/a person set them/);
+    expect(head()).toBe(before);
+    expect(show(VS)).toBe(hand);
+    await commitToRemote(remoteDir, { [VS]: text }, 'a person hands backend back to the promoter');
+  });
+
+  it('loses a push race without losing anyone\'s commit, re-reads HEAD and decides again', async () => {
+    // Back to a fresh canary at weight 0 that is ready to start.
+    await commitToRemote(remoteDir, { [VS]: show(VS).replace(/weight: 95\b/, 'weight: 100').replace(/weight: 5\b/, 'weight: 0'), [CANARY]: show(CANARY).replace(/backend:[0-9.]+/, 'backend:9.9.10') }, 'reset');
+    syncHead();
+    const base = promoter.deps;
+    let raced = false;
+    const racingGit: GitPort = {
+      ...base.git,
+      commitAndPush: async (change) => {
+        if (!raced) {
+          raced = true;
+          // Someone else pushes between our read of HEAD and our push.
+          await commitToRemote(remoteDir, { 'gitops/apps/frontend/base/hpa.yaml': `${show('gitops/apps/frontend/base/hpa.yaml')}# tuned by a person\n` }, 'a person tunes the frontend HPA');
+        }
+        return base.git.commitAndPush(change);
+      },
+    };
+    const report = await reconcileOnce({ ...base, git: racingGit });
+    // After the race HEAD moved, Argo CD has not applied it yet, so the promoter now holds.
+    expect(backend(report.canaries)).toMatchObject({ outcome: 'held', phase: 'ready' });
+    expect(backend(report.canaries)?.reason).toMatch(/waiting for Argo CD/);
+    expect(git('log', '-1', '--format=%s', 'main').trim()).toBe('a person tunes the frontend HPA');
+    // Once Argo CD applies the person's commit, the next tick starts the canary on top of it.
+    syncHead();
+    const next = await promoter.tick();
+    expect(backend(next.canaries)).toMatchObject({ outcome: 'committed', action: 'start' });
+    expect(git('log', '-2', '--format=%s', 'main').trim().split('\n')).toEqual([
+      'canary(backend): start ghcr.io/docuthinker/backend:9.9.10 at 5%',
+      'a person tunes the frontend HPA',
+    ]);
+    expect(show('gitops/apps/frontend/base/hpa.yaml')).toMatch(/# tuned by a person\n$/);
+  });
+});
