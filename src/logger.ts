@@ -13,6 +13,7 @@ export const REDACT_PATHS = [
   '*.authorization',
   'headers.authorization',
   '*.headers.authorization',
+  '*.*.headers.authorization',
   'bearerToken',
   '*.bearerToken',
 ];
