@@ -47,7 +47,7 @@ beforeAll(async () => {
   });
   prometheus = await startPrometheus({ targets: [], scrapeIntervalSeconds: 1 });
   const config = parsePromoterConfig(
-    { git: { url: remoteDir, workdir: join(dir, 'clone') }, prometheus: { url: prometheus.url, timeout: '5s' } },
+    { git: { url: remoteDir, workdir: join(dir, 'clone') }, prometheus: { url: prometheus.url, timeout: '5s', settle: '1s' } },
     'test config',
   );
   promoter = await createPromoter(config, silentLogger(), { kubeConfigYaml: argo.kubeConfigYaml(), env: cleanGitEnv(dir) });

@@ -1,5 +1,6 @@
 // The canary-vs-stable verdict: the sequential test per guarded metric (5xx, slow requests at
 // bucket edges), the critical fast path, the absolute guards and the step's dwell rules. Pure.
+import { compare } from './comparison.js';
 import { formatDuration } from './duration.js';
 import { addLatencyCounts, histogramQuantile } from './quantile.js';
 import {
@@ -173,18 +174,6 @@ function armSummary(arm: ArmTotals, edges: readonly number[]): ArmSummary {
   };
 }
 
-function compare(value: number, op: GuardOutcome['op'], threshold: number): boolean {
-  switch (op) {
-    case '<=':
-      return value <= threshold;
-    case '>=':
-      return value >= threshold;
-    case '<':
-      return value < threshold;
-    case '>':
-      return value > threshold;
-  }
-}
 
 function guardOutcome(name: string, value: number | null, op: GuardOutcome['op'], threshold: number): GuardOutcome {
   const status = value === null ? 'no-data' : compare(value, op, threshold) ? 'pass' : 'fail';

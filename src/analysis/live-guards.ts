@@ -1,5 +1,6 @@
 // Absolute guards evaluated live in Prometheus over the current step: the canary's p99 latency
 // and the policy's custom PromQL checks. No data is reported as `no-data`, never as a pass.
+import { compare } from './comparison.js';
 import { armSelector, DURATION_BUCKET_METRIC, escapeLabelValue, type CanaryTarget } from './istio-queries.js';
 import type { InstantSample, PrometheusClient } from './prometheus.js';
 import type { AnalysisSettings } from './settings.js';
@@ -7,18 +8,6 @@ import type { GuardOutcome } from './types.js';
 
 type Op = GuardOutcome['op'];
 
-export function compare(value: number, op: Op, threshold: number): boolean {
-  switch (op) {
-    case '<=':
-      return value <= threshold;
-    case '>=':
-      return value >= threshold;
-    case '<':
-      return value < threshold;
-    case '>':
-      return value > threshold;
-  }
-}
 
 /** The p99 of the canary's request durations (ms) over the last `spanSeconds`. */
 export function canaryP99Query(target: CanaryTarget, spanSeconds: number): string {

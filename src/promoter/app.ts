@@ -44,7 +44,7 @@ export function metricsPort(config: PromoterConfig, logger: Logger, fetchImpl?: 
     ...(fetchImpl ? { fetch: fetchImpl } : {}),
   });
   return {
-    windows: (targets, range) => fetchWindows(client, targets, range),
+    windows: (targets, range) => fetchWindows(client, targets, { ...range, settleSeconds: config.prometheus.settle }, { logger }),
     guards: (target, settings, span) => evaluateLiveGuards(client, target, settings, span),
   };
 }

@@ -6,27 +6,10 @@ import type { Logger } from '../logger.js';
 import { stripCredentials } from '../logger.js';
 
 export type SyncStatus = 'Synced' | 'OutOfSync' | 'Unknown';
-export type OperationPhase = 'Running' | 'Terminating' | 'Failed' | 'Error' | 'Succeeded';
 
-export interface ApplicationStatusView {
-  name: string;
-  syncStatus: SyncStatus;
-  /** the Git revision the live state was last compared against (status.sync.revision). */
-  syncedRevision?: string;
-  /** Healthy / Progressing / Degraded / Suspended / Missing / Unknown */
-  health: string;
-  healthMessage?: string;
-  operationPhase?: OperationPhase;
-  /** the revision of the last (or current) sync operation. */
-  operationRevision?: string;
-  operationMessage?: string;
-  operationFinishedAt?: string;
-  reconciledAt?: string;
-  /** an operation is requested or running; Argo CD refuses another one until it finishes. */
-  operationInProgress: boolean;
-}
+import type { ApplicationStatusView, OperationPhase, SyncGate } from './ports.js';
 
-export type SyncGate = { ready: true } | { ready: false; reason: string; degraded: boolean };
+export type { ApplicationStatusView, OperationPhase, SyncGate };
 
 export interface ArgoCdClient {
   getApplication(name: string, namespace: string): Promise<ApplicationStatusView>;

@@ -21,7 +21,13 @@ export const promoterConfigSchema = z
       })
       .strict(),
     prometheus: z
-      .object({ url: z.string().url(), timeout: durationSeconds.default(10) })
+      .object({
+        url: z.string().url(),
+        timeout: durationSeconds.default(10),
+        settle: durationSeconds
+          .default(30)
+          .describe('how far behind now the newest judged window must end: about one scrape interval, so a window is complete in Prometheus when judged'),
+      })
       .strict(),
     argocd: z
       .object({

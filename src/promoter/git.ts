@@ -28,19 +28,9 @@ export interface GitWorkspaceOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-export interface FileChange {
-  /** repo-relative path -> full new content */
-  files: Record<string, string>;
-  /** the whole commit message: subject, body and trailers. */
-  message: string;
-  /** the files the policy lets the promoter write; anything else is refused before anything is written. */
-  allowedPaths: readonly string[];
-}
+import type { FileChange, PushOutcome } from './ports.js';
 
-export type PushOutcome =
-  | { kind: 'pushed'; sha: string }
-  | { kind: 'no-op'; sha: string }
-  | { kind: 'rejected'; reason: string };
+export type { FileChange, PushOutcome };
 
 export interface CommitInfo {
   sha: string;

@@ -1,13 +1,17 @@
 // The narrow interfaces the reconcile loop needs from the outside world. The real adapters
 // (git.ts, argocd.ts, src/analysis/prometheus.ts + windows.ts) satisfy them structurally;
 // the loop itself imports no adapter.
-import type { AnalysisSettings, StepSpec } from '../analysis/settings.js';
+import type { AnalysisSettings } from '../analysis/settings.js';
+import type { JudgeInput } from '../analysis/judge.js';
 import type { GuardOutcome, Verdict, Window } from '../analysis/types.js';
 import type { PrometheusSelector } from '../analysis/settings.js';
 
 export interface FileChange {
+  /** repo-relative path -> full new content */
   files: Record<string, string>;
+  /** the whole commit message: subject, body and trailers. */
   message: string;
+  /** the files the policy lets the promoter write; anything else is refused before anything is written. */
   allowedPaths: readonly string[];
 }
 
@@ -25,16 +29,23 @@ export interface GitPort {
   commitAndPush(change: FileChange): Promise<PushOutcome>;
 }
 
+export type OperationPhase = 'Running' | 'Terminating' | 'Failed' | 'Error' | 'Succeeded';
+
+/** What the promoter needs of an Argo CD Application's status. */
 export interface ApplicationStatusView {
   name: string;
   syncStatus: 'Synced' | 'OutOfSync' | 'Unknown';
   syncedRevision?: string;
+  /** Healthy / Progressing / Degraded / Suspended / Missing / Unknown */
   health: string;
   healthMessage?: string;
-  operationPhase?: string;
+  operationPhase?: OperationPhase;
+  /** the revision of the last (or current) sync operation. */
   operationRevision?: string;
+  operationMessage?: string;
   operationFinishedAt?: string;
   reconciledAt?: string;
+  /** an operation is requested or running; Argo CD refuses another one until it finishes. */
   operationInProgress: boolean;
 }
 
@@ -63,13 +74,4 @@ export interface MetricsPort {
   guards(target: CanaryTarget, settings: AnalysisSettings, span: { stepStart: number; now: number }): Promise<GuardOutcome[]>;
 }
 
-export interface JudgeRequest {
-  windows: Window[];
-  settings: AnalysisSettings;
-  steps: StepSpec[];
-  latencyBucketsMs: readonly number[];
-  guards?: GuardOutcome[];
-  stepElapsedSeconds?: number;
-}
-
-export type JudgeFn = (input: JudgeRequest) => Verdict;
+export type JudgeFn = (input: JudgeInput) => Verdict;

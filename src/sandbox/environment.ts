@@ -113,7 +113,7 @@ export class Environment {
       const config = parsePromoterConfig(
         {
           git: { url: remoteDir, branch: 'main', workdir: join(dir, 'promoter-0') },
-          prometheus: { url: prometheus.url, timeout: '5s' },
+          prometheus: { url: prometheus.url, timeout: '5s', settle: '1s' },
           policies: ['gitops/apps/*/canary.yaml'],
           schedule: '* * * * * *',
           logLevel: 'info',
