@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/logger.js';
 import type { TickReport } from '../src/promoter/reconcile.js';
-import { readCanaryState, type CanaryState } from '../src/promoter/state.js';
+import type { CanaryState } from '../src/promoter/state.js';
 import { cleanGitEnv } from '../src/sandbox/git-remote.js';
 import { Environment } from '../src/sandbox/environment.js';
 
@@ -15,13 +15,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 let env: Environment;
 const vsFile = () => env.policy('backend').spec.virtualService.file;
 
-async function backendState(): Promise<CanaryState> {
-  const p = env.policy('backend');
-  return readCanaryState(p, {
-    virtualService: (await env.readAtHead(p.spec.virtualService.file)) ?? '',
-    stableDeployment: (await env.readAtHead(p.spec.deployments.stable.file)) ?? '',
-    canaryDeployment: (await env.readAtHead(p.spec.deployments.canary.file)) ?? '',
-  });
+function backendState(): Promise<CanaryState> {
+  return env.stateAtHead('backend');
 }
 
 /** Ticks once a second until `done`, at most `maxTicks` times; returns every report. */

@@ -3,8 +3,6 @@
 import { createLogger, type Logger } from '../logger.js';
 import { formatCanaryLine } from '../promoter/report.js';
 import type { CanaryReport, TickReport } from '../promoter/reconcile.js';
-import { readRouteWeights } from '../promoter/manifest-edits.js';
-import { readCanaryState } from '../promoter/state.js';
 import { DEMO_CANARY, Environment } from './environment.js';
 
 export interface DemoOptions {
@@ -61,15 +59,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       await sleep(1000);
     }
   };
-  const state = async () => {
-    const policy = env.policy(DEMO_CANARY);
-    const [vs, stable, canary] = await Promise.all([
-      env.readAtHead(policy.spec.virtualService.file),
-      env.readAtHead(policy.spec.deployments.stable.file),
-      env.readAtHead(policy.spec.deployments.canary.file),
-    ]);
-    return readCanaryState(policy, { virtualService: vs ?? '', stableDeployment: stable ?? '', canaryDeployment: canary ?? '' });
-  };
+  const state = () => env.stateAtHead(DEMO_CANARY);
 
   try {
     out('');
@@ -85,14 +75,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     out(`2. CI lands a bad canary image (5 % errors vs 1 % on stable): ${badImage}`);
     await env.landCanaryImage(badImage);
     await tickUntil('the bad canary to be rolled back', async () => (await state()).phase === 'failed');
-    const policy = env.policy(DEMO_CANARY);
-    const weights = readRouteWeights((await env.readAtHead(policy.spec.virtualService.file)) ?? '', policy.spec.virtualService.file, {
-      virtualService: policy.spec.virtualService.name,
-      route: policy.spec.virtualService.route,
-      stableSubset: policy.spec.subsets.stable,
-      canarySubset: policy.spec.subsets.canary,
-    });
-    out(`${elapsed()} rolled back: stable ${weights.stable} / canary ${weights.canary}; ${badImage} is marked failed and will not start again`);
+    const after = await state();
+    out(`${elapsed()} rolled back: stable ${after.stableWeight} / canary ${after.canaryWeight}; ${badImage} is marked failed and will not start again`);
 
     const log = await env.log(30);
     out('');

@@ -12,6 +12,7 @@ import { GitWorkspace, type CommitInfo } from '../promoter/git.js';
 import { readImage } from '../promoter/manifest-edits.js';
 import { parseCanaryPolicy, type CanaryPolicy } from '../promoter/policy.js';
 import type { TickReport } from '../promoter/reconcile.js';
+import { readCanaryState, type CanaryState } from '../promoter/state.js';
 import { repoRoot } from '../schemas/registry.js';
 import { startFakeArgoCd, type FakeArgoCd } from './fake-argocd.js';
 import { cleanGitEnv, commitToRemote, createSeededRemote } from './git-remote.js';
@@ -159,6 +160,18 @@ export class Environment {
   async readAtHead(path: string): Promise<string | undefined> {
     await this.observer.refresh();
     return this.observer.readFile(path);
+  }
+
+  /** The canary's state as the manifests at the remote's HEAD say (one fetch). */
+  async stateAtHead(service = DEMO_CANARY): Promise<CanaryState> {
+    const policy = this.policy(service);
+    await this.observer.refresh();
+    const read = async (path: string) => (await this.observer.readFile(path)) ?? '';
+    return readCanaryState(policy, {
+      virtualService: await read(policy.spec.virtualService.file),
+      stableDeployment: await read(policy.spec.deployments.stable.file),
+      canaryDeployment: await read(policy.spec.deployments.canary.file),
+    });
   }
 
   async log(max = 50): Promise<CommitInfo[]> {
