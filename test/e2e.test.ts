@@ -141,4 +141,18 @@ describe('the promoter end to end', () => {
     for (let i = 0; i < 3; i++) await env.tick();
     expect(git('rev-parse', 'main').trim()).toBe(head);
   }, 120_000);
+
+  it('answers "what would the promoter do now" for a live canary without writing (analyze --canary, --since)', async () => {
+    await env.landCanaryImage('ghcr.io/docuthinker/backend:1.7.0');
+    await tickUntil((s) => s.canaryWeight === 5, 30);
+    await sleep(5000);
+    const head = git('rev-parse', 'main').trim();
+    // 7 s of history, less the 1 s settle margin, in 2 s windows: exactly 3 complete windows.
+    const report = await env.promoter.tick({ dryRun: true, historySeconds: 7 });
+    const backend = report.canaries.find((c) => c.canary === 'backend');
+    expect(backend?.canaryWeight).toBe(5);
+    expect(backend?.verdict?.evidence.windows).toBe(3);
+    expect(['held', 'dry-run']).toContain(backend?.outcome);
+    expect(git('rev-parse', 'main').trim()).toBe(head);
+  }, 90_000);
 });

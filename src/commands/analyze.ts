@@ -1,6 +1,7 @@
 // `promoter analyze`: replay a recorded trace (no Prometheus, no Git), or judge a live canary now
 // without writing anything — "what would the promoter do right now, and why".
 import type { Command } from 'commander';
+import { parseDurationSeconds } from '../analysis/duration.js';
 import { errorMessage } from '../errors.js';
 import { createPromoter } from '../promoter/app.js';
 import { formatTickReport } from '../promoter/report.js';
@@ -13,6 +14,7 @@ interface AnalyzeOptions {
   config?: string;
   policy?: string;
   format: 'text' | 'json';
+  since?: string;
 }
 
 export function registerAnalyze(program: Command): void {
@@ -23,6 +25,7 @@ export function registerAnalyze(program: Command): void {
     .option('-p, --policy <file>', 'with --trace: a CanaryPolicy YAML whose analysis settings and steps to use')
     .option('--canary <name>', 'judge this live canary from Prometheus now (needs --config)')
     .option('-c, --config <file>', 'promoter config YAML (or PROMOTER_CONFIG), for --canary')
+    .option('--since <duration>', 'with --canary: judge only this much history (e.g. 30m) instead of everything since the canary started')
     .option('-f, --format <format>', 'text or json', 'text')
     .addHelpText(
       'after',
@@ -30,7 +33,8 @@ export function registerAnalyze(program: Command): void {
 Examples:
   promoter analyze --trace test/fixtures/traces/example.json
   promoter analyze --trace recorded.json --policy gitops/apps/backend/canary.yaml --format json
-  promoter analyze --canary backend --config promoter.yaml`,
+  promoter analyze --canary backend --config promoter.yaml
+  promoter analyze --canary backend --config promoter.yaml --since 30m --format json`,
     )
     .action(async (options: AnalyzeOptions) => {
       if (options.format !== 'text' && options.format !== 'json') {
@@ -47,11 +51,21 @@ Examples:
         process.exitCode = await analyzeTraceCommand({ trace: options.trace, format: options.format, ...(options.policy ? { policy: options.policy } : {}) });
         return;
       }
+      let historySeconds: number | undefined;
+      if (options.since !== undefined) {
+        try {
+          historySeconds = parseDurationSeconds(options.since);
+        } catch (error) {
+          process.stderr.write(`promoter analyze: --since: ${errorMessage(error)}\n`);
+          process.exitCode = EXIT.usage;
+          return;
+        }
+      }
       const config = loadConfigOrExit(options.config);
       if (!config) return;
       try {
         const promoter = await createPromoter(config, commandLogger(config, 'warn'));
-        const report = await promoter.tick({ dryRun: true });
+        const report = await promoter.tick({ dryRun: true, ...(historySeconds !== undefined ? { historySeconds } : {}) });
         const mine = report.canaries.filter((c) => c.canary === options.canary);
         if (mine.length === 0) {
           process.stderr.write(`promoter analyze: no canary named "${options.canary}" (found: ${report.canaries.map((c) => c.canary).join(', ') || 'none'})\n`);

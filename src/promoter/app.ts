@@ -14,7 +14,7 @@ import { reconcileOnce, type ReconcileDeps, type TickReport } from './reconcile.
 import { matchRepoFiles } from './repo-files.js';
 
 export interface Promoter {
-  tick(options?: { dryRun?: boolean }): Promise<TickReport>;
+  tick(options?: { dryRun?: boolean; historySeconds?: number }): Promise<TickReport>;
   readonly git: GitWorkspace;
   readonly deps: ReconcileDeps;
 }
@@ -84,6 +84,11 @@ export async function createPromoter(config: PromoterConfig, logger: Logger, ove
   return {
     git: workspace,
     deps,
-    tick: (options) => reconcileOnce({ ...deps, ...(options?.dryRun ? { dryRun: true } : {}) }),
+    tick: (options) =>
+      reconcileOnce({
+        ...deps,
+        ...(options?.dryRun ? { dryRun: true } : {}),
+        ...(options?.historySeconds !== undefined ? { historySeconds: options.historySeconds } : {}),
+      }),
   };
 }

@@ -25,6 +25,8 @@ export interface ReconcileDeps {
   maxPushAttempts?: number;
   /** decide but write nothing: `promoter analyze --canary` and `promoter run --dry-run`. */
   dryRun?: boolean;
+  /** judge only this much history (seconds) instead of everything since the canary started (`analyze --since`). */
+  historySeconds?: number;
 }
 
 export type CanaryOutcome = 'held' | 'committed' | 'no-op' | 'error' | 'raced' | 'dry-run';
@@ -148,17 +150,21 @@ async function analyse(deps: ReconcileDeps, items: { observed: Observed; gate: G
   const results = new Map<string, Analysis>();
   const now = deps.clock().getTime() / 1000;
   const byInterval = new Map<number, { observed: Observed; gate: Gate }[]>();
+  const historyStart = (state: CanaryState): number | undefined =>
+    deps.historySeconds !== undefined ? now - deps.historySeconds : state.canaryStartedAt;
   for (const item of items) {
     const { state, policy } = item.observed;
-    if (state.canaryStartedAt === undefined || state.stepStartedAt === undefined) {
-      results.set(policy.metadata.name, { unavailable: 'the VirtualService lacks the canary-started-at / step-started-at annotations the promoter writes; was this canary started by hand?' });
+    if (historyStart(state) === undefined) {
+      results.set(policy.metadata.name, {
+        unavailable: 'the VirtualService lacks the canary-started-at annotation the promoter writes (was this canary started by hand?); `promoter analyze --since` judges it anyway',
+      });
       continue;
     }
     const interval = policy.spec.analysis.interval;
     byInterval.set(interval, [...(byInterval.get(interval) ?? []), item]);
   }
   for (const [interval, group] of byInterval) {
-    const start = Math.min(...group.map((g) => g.observed.state.canaryStartedAt ?? now));
+    const start = Math.min(...group.map((g) => historyStart(g.observed.state) ?? now));
     let windows: Map<string, Window[]>;
     try {
       windows = await deps.metrics.windows(group.map((g) => targetOf(g.observed.policy)), { start, end: now, intervalSeconds: interval, latencyBucketsMs: ENVOY_BUCKETS_MS });
@@ -169,9 +175,9 @@ async function analyse(deps: ReconcileDeps, items: { observed: Observed; gate: G
     for (const { observed, gate } of group) {
       const { policy, state } = observed;
       const name = policy.metadata.name;
-      const canaryStart = state.canaryStartedAt ?? start;
+      const canaryStart = historyStart(state) ?? start;
       const syncedAt = gate.ready && gate.syncedAt !== undefined ? gate.syncedAt : 0;
-      const stepStart = Math.max(state.stepStartedAt ?? canaryStart, syncedAt) - canaryStart;
+      const stepStart = Math.max(state.stepStartedAt ?? canaryStart, syncedAt, canaryStart) - canaryStart;
       try {
         const guards = await deps.metrics.guards(targetOf(policy), policy.spec.analysis, { stepStart: canaryStart + stepStart, now });
         const verdict = deps.judge({
