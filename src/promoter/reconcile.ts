@@ -213,15 +213,16 @@ async function act(deps: ReconcileDeps, observed: Observed, action: Exclude<Acti
 /** One tick over every canary policy in the repository. Never throws. */
 export async function reconcileOnce(deps: ReconcileDeps): Promise<TickReport> {
   const at = deps.clock().toISOString();
+  const logger = deps.logger.child({ tick: at });
   let head: string;
   try {
     head = await deps.git.refresh();
   } catch (error) {
-    deps.logger.error({ err: errorMessage(error) }, 'git refresh failed; every canary holds');
+    logger.error({ err: errorMessage(error) }, 'git refresh failed; every canary holds');
     return { at, canaries: [], error: `git: ${errorMessage(error)}` };
   }
   const { policies, errors } = await loadPolicies(deps);
-  for (const e of errors) deps.logger.error({ file: e.file, error: e.error }, 'invalid canary policy skipped');
+  for (const e of errors) logger.error({ file: e.file, error: e.error }, 'invalid canary policy skipped');
 
   const reports: CanaryReport[] = [...errors];
   const pending = [...policies];
@@ -236,7 +237,7 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<TickReport> {
         const observed = await observe(deps, policy, file);
         round.push({ observed, gate: await gates.gate(policy) });
       } catch (error) {
-        deps.logger.error({ canary: policy.metadata.name, error: errorMessage(error) }, 'cannot read the canary manifests; holding');
+        logger.error({ canary: policy.metadata.name, error: errorMessage(error) }, 'cannot read the canary manifests; holding');
         reports.push({ canary: policy.metadata.name, file, outcome: 'error', reason: 'cannot read the canary manifests; holding', error: errorMessage(error) });
       }
     }
@@ -247,7 +248,7 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<TickReport> {
     for (const { observed, gate } of round) {
       const { policy, state, file } = observed;
       const name = policy.metadata.name;
-      const log = deps.logger.child({ canary: name });
+      const log = logger.child({ canary: name });
       const analysis = analyses.get(name);
       const verdict = analysis && 'verdict' in analysis ? analysis.verdict : undefined;
       const base = { canary: name, file, phase: state.phase, canaryWeight: state.canaryWeight, ...(verdict ? { verdict } : {}) };
