@@ -133,4 +133,16 @@ describe('reconcile failure paths', () => {
     ]);
     expect(show('gitops/apps/frontend/base/hpa.yaml')).toMatch(/# tuned by a person\n$/);
   });
+
+  it('rolls back a canary whose pods Argo CD reports Degraded, and marks the image failed', async () => {
+    // The canary from the previous test is at 5 %; Argo CD applied it, but the new pods crash.
+    argo.reportSynced('docuthinker-mesh', head(), 'Healthy');
+    argo.reportSynced('docuthinker-apps', head(), 'Degraded');
+    const report = await promoter.tick();
+    expect(backend(report.canaries)).toMatchObject({ outcome: 'committed', action: 'rollback' });
+    expect(backend(report.canaries)?.reason).toMatch(/roll back ghcr\.io\/docuthinker\/backend:9\.9\.10/);
+    expect(git('log', '-1', '--format=%B', 'main')).toMatch(/Argo CD reports the canary unhealthy/);
+    expect(show(VS)).toMatch(/weight: 100\b/);
+    expect(show(CANARY)).toContain('delivery.docuthinker.io/failed-image: "ghcr.io/docuthinker/backend:9.9.10"');
+  });
 });
