@@ -78,6 +78,16 @@ describe('judge', () => {
     expect(run(failing).decision).not.toBe('promote');
   });
 
+  it('right after a promotion, waits for the first window at the new weight instead of judging the old step', () => {
+    const ws = healthy(6, 5);
+    const verdict = judge({ windows: ws, settings: DEFAULT_ANALYSIS, steps: DEFAULT_STEPS, latencyBucketsMs: buckets, currentWeight: 10 });
+    expect(verdict.decision).toBe('hold');
+    expect(verdict.reason).toBe('Waiting for the first complete window at 10%; holding, since no data is never a pass.');
+    // A canary already known to be worse is still rolled back at once.
+    const bad = windows(6, 5, () => arm(600, 30), () => arm(11400, 57));
+    expect(judge({ windows: bad, settings: DEFAULT_ANALYSIS, steps: DEFAULT_STEPS, latencyBucketsMs: buckets, currentWeight: 10 }).decision).toBe('rollback');
+  });
+
   it('needs the minimum canary requests in the step', () => {
     const settings = analysisSchema.parse({ minCanaryRequests: 5000 });
     const verdict = run(healthy(5), settings);

@@ -27,6 +27,11 @@ export interface JudgeInput {
   guards?: GuardOutcome[];
   /** real time spent in the current step, when the caller knows better than windows x interval. */
   stepElapsedSeconds?: number;
+  /**
+   * the weight in force now, when the caller knows it: right after a promotion no complete window
+   * at the new weight exists yet, and the step must not be mistaken for the previous one.
+   */
+  currentWeight?: number;
 }
 
 /** One guarded metric: 5xx, or requests slower than one bucket edge. */
@@ -203,11 +208,10 @@ function describeGuard(g: GuardOutcome): string {
 }
 
 /** The trailing run of windows at the last window's weight: the current step. */
-export function currentStepWindows(windows: readonly Window[]): Window[] {
-  const last = windows.at(-1);
-  if (last === undefined) return [];
-  let start = windows.length - 1;
-  while (start > 0 && windows[start - 1]?.canaryWeight === last.canaryWeight) start -= 1;
+/** The trailing run of windows at `weight` (default: the last window's weight). */
+export function currentStepWindows(windows: readonly Window[], weight = windows.at(-1)?.canaryWeight): Window[] {
+  let start = windows.length;
+  while (start > 0 && windows[start - 1]?.canaryWeight === weight) start -= 1;
   return windows.slice(start);
 }
 
@@ -253,7 +257,8 @@ function silentCanarySeconds(windows: readonly Window[], interval: number): numb
 export function judgeWithState(input: JudgeInput, state: AnalysisState): Verdict {
   const { windows, settings, latencyBucketsMs } = input;
   const interval = settings.interval;
-  const stepWindows = currentStepWindows(windows);
+  const weight = input.currentWeight ?? windows.at(-1)?.canaryWeight ?? 0;
+  const stepWindows = currentStepWindows(windows, weight);
   const stepSeconds = input.stepElapsedSeconds ?? stepWindows.length * interval;
   const canaryStep = totals(stepWindows, 'canary');
   const stableStep = totals(stepWindows, 'stable');
@@ -294,10 +299,10 @@ export function judgeWithState(input: JudgeInput, state: AnalysisState): Verdict
   }
 
   const silent = silentCanarySeconds(windows, interval);
-  if (last.canaryWeight > 0 && silent >= settings.noTrafficTimeout) {
+  if (weight > 0 && silent >= settings.noTrafficTimeout) {
     return verdict(
       'rollback',
-      `Canary at ${last.canaryWeight}% served no requests for ${formatDuration(silent)} while stable served ${stableStep.requests}; the limit is ${formatDuration(settings.noTrafficTimeout)}.`,
+      `Canary at ${weight}% served no requests for ${formatDuration(silent)} while stable served ${stableStep.requests}; the limit is ${formatDuration(settings.noTrafficTimeout)}.`,
     );
   }
 
@@ -328,13 +333,16 @@ export function judgeWithState(input: JudgeInput, state: AnalysisState): Verdict
 
   // At 100 % stable serves nothing by design: the comparison made at the earlier steps stands
   // (the mixture keeps its history), and the absolute guards judge this step.
-  const fullShift = last.canaryWeight >= 100;
+  const fullShift = weight >= 100;
   if (canaryStep.requests === 0 || (stableStep.requests === 0 && !fullShift)) {
-    const which = canaryStep.requests === 0 && stableStep.requests === 0 ? 'neither arm' : canaryStep.requests === 0 ? 'the canary' : 'stable';
-    return verdict('hold', `No data: ${which} served a request in this step (${stepWindows.length} window(s) at ${last.canaryWeight}%); holding, since no data is never a pass.`);
+    if (stepWindows.length === 0) {
+      return verdict('hold', `Waiting for the first complete window at ${weight}%; holding, since no data is never a pass.`);
+    }
+    const which = canaryStep.requests === 0 && stableStep.requests === 0 ? 'neither arm served a request' : canaryStep.requests === 0 ? 'the canary served no request' : 'stable served no request';
+    return verdict('hold', `No data: ${which} in this step (${stepWindows.length} window(s) at ${weight}%); holding, since no data is never a pass.`);
   }
 
-  const step = stepFor(input.steps, last.canaryWeight);
+  const step = stepFor(input.steps, weight);
   const minDwell = step?.minDwell ?? 0;
   const maxDwell = step?.maxDwell ?? Number.POSITIVE_INFINITY;
   const missing: string[] = [];
@@ -368,15 +376,15 @@ export function judgeWithState(input: JudgeInput, state: AnalysisState): Verdict
     const waiver = waived.length > 0 ? `; too few events to bound ${waived.join(', ')}, so the guards and the request minimum decide` : '';
     return verdict(
       'promote',
-      `Promote from ${last.canaryWeight}% after ${formatDuration(stepSeconds)}: ${rates}; ${bounds}; guards pass${waiver}.`,
+      `Promote from ${weight}% after ${formatDuration(stepSeconds)}: ${rates}; ${bounds}; guards pass${waiver}.`,
     );
   }
   if (stepSeconds >= maxDwell) {
     const action = settings.onMaxDwell;
     return verdict(
       action,
-      `Max dwell ${formatDuration(maxDwell)} reached at ${last.canaryWeight}% without a decision (${missing.join('; ')}); ${action === 'hold' ? 'holding and alerting' : 'rolling back'} as the policy says.`,
+      `Max dwell ${formatDuration(maxDwell)} reached at ${weight}% without a decision (${missing.join('; ')}); ${action === 'hold' ? 'holding and alerting' : 'rolling back'} as the policy says.`,
     );
   }
-  return verdict('hold', `Hold at ${last.canaryWeight}%: waiting for ${missing.join('; ')}; ${rates}.`);
+  return verdict('hold', `Hold at ${weight}%: waiting for ${missing.join('; ')}; ${rates}.`);
 }

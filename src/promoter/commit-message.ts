@@ -29,10 +29,13 @@ export function evidenceSummary(evidence: Evidence | undefined): string {
   if (!evidence) return 'no analysis (not needed for this action)';
   const { canary, stable } = evidence;
   const errors = evidence.metrics.find((m) => m.metric === '5xx');
-  const parts = [
-    `canary 5xx ${pct(canary.errorRate)} (${canary.errors}/${canary.requests})`,
-    `stable ${pct(stable.errorRate)} (${stable.errors}/${stable.requests})`,
-  ];
+  // A verdict right after a step change has no window in the new step yet; the history since the
+  // canary started (what the sequential test judged) is then the evidence.
+  const arm = (summary: typeof canary, events: number | undefined, rate: number | undefined): string =>
+    summary.requests > 0 || events === undefined || rate === undefined || rate === 0
+      ? `${pct(summary.errorRate)} (${summary.errors}/${summary.requests})`
+      : `${pct(rate)} (${events}/${Math.round(events / rate)} since start)`;
+  const parts = [`canary 5xx ${arm(canary, errors?.canaryEvents, errors?.canaryRate)}`, `stable ${arm(stable, errors?.stableEvents, errors?.stableRate)}`];
   if (errors) parts.push(`5xx ratio CI [${ratio(errors.ratioLower)}, ${ratio(errors.ratioUpper)}]`);
   parts.push(`p99 ${ms(canary.p99Ms)} vs ${ms(stable.p99Ms)}`);
   return parts.join('; ');

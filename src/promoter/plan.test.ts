@@ -152,6 +152,14 @@ describe('state from manifests', () => {
 });
 
 describe('commit messages', () => {
+  it('fall back to the history since the canary started when the step has no window yet', () => {
+    const v = (verdict('rollback') as { verdict: Verdict }).verdict;
+    const empty = { requests: 0, errors: 0, errorRate: null, p99Ms: null };
+    const message = commitMessage({ canary: 'backend', state: state({}), action: { kind: 'rollback', image: 'img:2', reason: 'worse' }, verdict: { ...v, evidence: { ...v.evidence, canary: empty, stable: empty } } });
+    expect(message).toMatch(/Promoter-Evidence: canary 5xx 0\.50% \(3\/600 since start\); stable 0\.50% \(57\/11400 since start\)/);
+  });
+
+
   it('carry the subject, the evidence and the trailers', () => {
     const message = commitMessage({ canary: 'backend', state: state({}), action: { kind: 'set-weight', from: 5, to: 10 }, verdict: (verdict('promote') as { verdict: Verdict }).verdict });
     expect(message.split('\n')[0]).toBe('canary(backend): promote 5% -> 10%');

@@ -187,6 +187,7 @@ async function analyse(deps: ReconcileDeps, items: { observed: Observed; gate: G
           latencyBucketsMs: ENVOY_BUCKETS_MS,
           guards,
           stepElapsedSeconds: Math.max(0, now - canaryStart - stepStart),
+          currentWeight: state.canaryWeight,
         });
         results.set(name, { verdict });
       } catch (error) {

@@ -72,7 +72,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     out(`${elapsed()} promoted: stable now runs ${goodImage}, traffic 100/0 back on stable`);
 
     out('');
-    out(`2. CI lands a bad canary image (5 % errors vs 1 % on stable): ${badImage}`);
+    out(`2. CI lands a bad canary image (2 % errors, 4x stable's 0.5 %): ${badImage}`);
     await env.landCanaryImage(badImage);
     await tickUntil('the bad canary to be rolled back', async () => (await state()).phase === 'failed');
     const after = await state();

@@ -26,7 +26,7 @@ export interface EnvironmentOptions {
   logger: Logger;
   /** synthetic requests per second per service (split by the committed weights). */
   requestsPerSecond?: number;
-  /** how an image behaves; default: tags containing "bad" fail 5 % of requests, others 1 %. */
+  /** how an image behaves; default: tags containing "bad" fail 2 % of requests, others 0.5 %. */
   behaviour?: (service: string, image: string) => ArmBehaviour;
   seed?: number;
   /** the analysis interval and minimum dwell per step written into the demo policy (seconds). */
@@ -35,7 +35,7 @@ export interface EnvironmentOptions {
 }
 
 export const defaultBehaviour = (_service: string, image: string): ArmBehaviour =>
-  image.includes('bad') ? { errorRate: 0.05, latencyMedianMs: 60, latencySigma: 0.7 } : { errorRate: 0.01, latencyMedianMs: 60, latencySigma: 0.7 };
+  image.includes('bad') ? { errorRate: 0.02, latencyMedianMs: 60, latencySigma: 0.7 } : { errorRate: 0.005, latencyMedianMs: 60, latencySigma: 0.7 };
 
 /** The demo policy: the repository's own, with intervals short enough for minutes instead of hours. */
 export function fastPolicyText(text: string, intervalSeconds: number, minDwellSeconds: number): string {
