@@ -4,6 +4,7 @@ import { errorMessage } from '../errors.js';
 import { createPromoter } from '../promoter/app.js';
 import { formatTickReport } from '../promoter/report.js';
 import { startScheduler } from '../promoter/scheduler.js';
+import { newRunRecord, parseListen, recordTick, startStatusServer } from '../promoter/status-server.js';
 import { commandLogger, EXIT, loadConfigOrExit } from './common.js';
 
 interface RunOptions {
@@ -29,7 +30,8 @@ Examples:
   promoter run --config promoter.yaml --once --dry-run
 
 Ticks never overlap; SIGTERM finishes the tick in flight, then exits.
-Logs are JSON lines (pino) on stdout; tokens are redacted.`,
+Logs are JSON lines (pino) on stdout; tokens are redacted. While running it serves /healthz,
+/readyz, /metrics (Prometheus) and /status (the last tick as JSON) on http.listen (default :8080).`,
     )
     .action(async (options: RunOptions) => {
       const config = loadConfigOrExit(options.config);
@@ -43,8 +45,20 @@ Logs are JSON lines (pino) on stdout; tokens are redacted.`,
           process.exitCode = report.error || report.canaries.some((c) => c.outcome === 'error') ? EXIT.findings : EXIT.ok;
           return;
         }
-        const scheduler = startScheduler({ schedule: config.schedule, logger, tick: () => promoter.tick({ dryRun: options.dryRun ?? false }) });
+        const record = newRunRecord();
+        const server = config.http.listen ? await startStatusServer(record, parseListen(config.http.listen)) : undefined;
+        if (server) logger.info({ url: server.url }, 'serving /healthz, /readyz, /metrics and /status');
+        const scheduler = startScheduler({
+          schedule: config.schedule,
+          logger,
+          tick: async () => {
+            const started = performance.now();
+            const report = await promoter.tick({ dryRun: options.dryRun ?? false });
+            recordTick(record, report, (performance.now() - started) / 1000);
+          },
+        });
         await scheduler.stopped;
+        await server?.close();
       } catch (error) {
         logger.fatal({ error: errorMessage(error) }, 'promoter cannot start');
         process.exitCode = EXIT.failure;

@@ -36,6 +36,15 @@ export const promoterConfigSchema = z
       })
       .strict()
       .default({ inCluster: false }),
+    http: z
+      .object({
+        listen: z
+          .string()
+          .default(':8080')
+          .describe('host:port for /healthz, /readyz, /metrics and /status while `promoter run` is up; empty to turn it off'),
+      })
+      .strict()
+      .default({ listen: ':8080' }),
     policies: z.array(z.string().min(1)).min(1).default(['gitops/apps/*/canary.yaml']),
     schedule: z
       .string()

@@ -1,0 +1,78 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { TickReport } from './reconcile.js';
+import { newRunRecord, parseListen, recordTick, renderMetrics, startStatusServer, type StatusServer } from './status-server.js';
+
+const report: TickReport = {
+  at: '2026-11-27T12:00:00.000Z',
+  head: 'abc',
+  canaries: [
+    {
+      canary: 'backend',
+      file: 'gitops/apps/backend/canary.yaml',
+      outcome: 'committed',
+      phase: 'progressing',
+      canaryWeight: 10,
+      action: 'set-weight',
+      reason: 'canary(backend): promote 10% -> 50%',
+      verdict: {
+        decision: 'promote',
+        reason: 'fine',
+        evidence: {
+          windows: 3,
+          stepWindows: 3,
+          stepSeconds: 180,
+          canary: { requests: 1, errors: 0, errorRate: 0, p99Ms: null },
+          stable: { requests: 1, errors: 0, errorRate: 0, p99Ms: null },
+          metrics: [{ metric: '5xx', canaryEvents: 1, stableEvents: 2, canaryRate: 0, stableRate: 0, logM: -1.5, logThreshold: 3.69, ratioLower: 0.2, ratioUpper: Number.POSITIVE_INFINITY }],
+          guards: [],
+        },
+      },
+    },
+    { canary: 'gitops/apps/frontend/canary.yaml', file: 'gitops/apps/frontend/canary.yaml', outcome: 'error', reason: 'invalid', error: 'bad "field"' },
+  ],
+};
+
+let server: StatusServer | undefined;
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+});
+
+describe('status server', () => {
+  it('renders Flagger-like canary gauges, decisions and the sequential statistic', () => {
+    const record = newRunRecord();
+    recordTick(record, report, 0.25);
+    recordTick(record, { ...report, at: '2026-11-27T12:00:30.000Z' }, 0.5);
+    const text = renderMetrics(record);
+    expect(text).toContain('promoter_ticks_total 2\n');
+    expect(text).toContain('promoter_last_tick_duration_seconds 0.5\n');
+    expect(text).toContain('promoter_canary_weight{canary="backend"} 10\n');
+    expect(text).toContain('promoter_canary_phase{canary="backend",phase="progressing"} 1\n');
+    expect(text).toContain('promoter_canary_error{canary="gitops/apps/frontend/canary.yaml"} 1\n');
+    expect(text).toContain('promoter_decisions_total{canary="backend",action="set-weight"} 2\n');
+    expect(text).toContain('promoter_sequential_log_m{canary="backend",metric="5xx"} -1.5\n');
+    expect(text).toContain('promoter_ratio_upper{canary="backend",metric="5xx"} +Inf\n');
+  });
+
+  it('serves health, readiness, metrics and status over HTTP', async () => {
+    const record = newRunRecord();
+    server = await startStatusServer(record, { host: '127.0.0.1', port: 0 });
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(503);
+    recordTick(record, report, 0.1);
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+    recordTick(record, { at: report.at, canaries: [], error: 'git: unreachable' }, 0.1);
+    const ready = await fetch(`${server.url}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(await ready.text()).toContain('git: unreachable');
+    expect(await (await fetch(`${server.url}/metrics`)).text()).toContain('promoter_tick_errors_total 1');
+    expect(await (await fetch(`${server.url}/status`)).json()).toMatchObject({ error: 'git: unreachable' });
+    expect((await fetch(`${server.url}/nope`)).status).toBe(404);
+  });
+
+  it('parses listen addresses and names the field on a bad one', () => {
+    expect(parseListen(':8080')).toEqual({ host: '0.0.0.0', port: 8080 });
+    expect(parseListen('127.0.0.1:9000')).toEqual({ host: '127.0.0.1', port: 9000 });
+    expect(() => parseListen('8080')).toThrow('http.listen: expected host:port or :port, got "8080"');
+  });
+});
