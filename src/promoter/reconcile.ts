@@ -259,7 +259,9 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<TickReport> {
       }
       const action = plan({ state, policy, gate, ...(analysis ? { analysis } : {}) });
       if (action.kind === 'hold') {
-        log[action.alert ? 'warn' : 'info']({ phase: state.phase, weight: state.canaryWeight, reason: action.reason, evidence: verdict ? evidenceSummary(verdict.evidence) : undefined }, 'hold');
+        // A quiet canary (idle, or waiting on a failed image) is not news on every tick.
+        const level = action.alert ? 'warn' : state.phase === 'idle' || state.phase === 'failed' ? 'debug' : 'info';
+        log[level]({ phase: state.phase, weight: state.canaryWeight, reason: action.reason, evidence: verdict ? evidenceSummary(verdict.evidence) : undefined }, 'hold');
         reports.push({ ...base, outcome: 'held', action: 'hold', reason: action.reason });
         continue;
       }
