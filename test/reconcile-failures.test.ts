@@ -72,6 +72,10 @@ describe('reconcile failure paths', () => {
     expect(bad?.error).toMatch(/^gitops\/apps\/frontend\/canary\.yaml: .*spec\.virtualService/);
     expect(backend(report.canaries)).toMatchObject({ outcome: 'committed', action: 'start' });
     expect(show(VS)).toMatch(/weight: 5\b/);
+    // The sync it requested shows the decision in the Argo CD UI.
+    const operation = argo.application('docuthinker-mesh').operation as { sync: { revision: string }; info: { name: string; value: string }[] };
+    expect(operation.sync.revision).toBe(head());
+    expect(operation.info).toContainEqual({ name: 'Decision', value: 'canary(backend): start ghcr.io/docuthinker/backend:9.9.9 at 5%' });
     await commitToRemote(remoteDir, { [frontend]: show(frontend).replace('route: 42\n    colour: blue', 'route: primary') }, 'fix the frontend policy');
   });
 

@@ -68,7 +68,7 @@ export async function createPromoter(config: PromoterConfig, logger: Logger, ove
   });
   const argo: ArgoPort = {
     getApplication: (name, namespace) => argoClient.getApplication(name, namespace),
-    requestSync: (name, namespace, revision) => argoClient.requestSync(name, namespace, revision),
+    requestSync: (name, namespace, revision, info) => argoClient.requestSync(name, namespace, revision, info),
     syncGate,
   };
   const deps: ReconcileDeps = {

@@ -94,6 +94,23 @@ describe('applicationStatusView', () => {
 });
 
 describe('syncRequestPatch', () => {
+  it('adds the decision and its evidence as operation info, shown in the Argo CD UI', () => {
+    const patch = syncRequestPatch(SHA, undefined, [
+      { name: 'Decision', value: 'canary(backend): promote 5% -> 10%' },
+      { name: 'Evidence', value: 'canary 5xx 0.50% (3/600); stable 0.50% (57/11400)' },
+    ]) as { operation: { info: { name: string; value: string }[] } };
+    expect(patch.operation.info.map((i) => i.name)).toEqual(['Reason', 'Decision', 'Evidence']);
+    const application = {
+      apiVersion: 'argoproj.io/v1alpha1',
+      kind: 'Application',
+      metadata: { name: 'backend', namespace: 'argocd' },
+      spec: { project: 'docuthinker', destination: { server: 'https://kubernetes.default.svc' }, source: { repoURL: 'https://example.test/x.git' } },
+      operation: patch.operation,
+    };
+    expect(createSchemaRegistry().validatorFor('argoproj.io/v1alpha1', 'Application')?.(application)).toEqual([]);
+  });
+
+
   it('produces an operation that the real Application schema accepts', () => {
     const patch = syncRequestPatch(SHA, '42');
     expect(patch).toEqual({

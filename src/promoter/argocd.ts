@@ -7,7 +7,7 @@ import { stripCredentials } from '../logger.js';
 
 export type SyncStatus = 'Synced' | 'OutOfSync' | 'Unknown';
 
-import type { ApplicationStatusView, OperationPhase, SyncGate } from './ports.js';
+import type { ApplicationStatusView, OperationPhase, SyncGate, SyncInfo } from './ports.js';
 
 export type { ApplicationStatusView, OperationPhase, SyncGate };
 
@@ -17,7 +17,7 @@ export interface ArgoCdClient {
    * Sets a top-level `operation` (sync of `revision`) and the hard-refresh annotation with one merge
    * patch; 'already-running' when an operation is in progress, because Argo CD refuses a second one.
    */
-  requestSync(name: string, namespace: string, revision: string): Promise<'requested' | 'already-running'>;
+  requestSync(name: string, namespace: string, revision: string, info?: SyncInfo[]): Promise<'requested' | 'already-running'>;
 }
 
 export interface ArgoCdClientOptions {
@@ -161,7 +161,7 @@ export function syncGate(status: ApplicationStatusView, sha: string): SyncGate {
 }
 
 /** Pure: the merge patch that asks Argo CD to sync `revision` and to re-read Git now instead of in ~3 minutes. */
-export function syncRequestPatch(revision: string, resourceVersion: string | undefined): Json {
+export function syncRequestPatch(revision: string, resourceVersion: string | undefined, info: readonly SyncInfo[] = []): Json {
   const metadata: Json = { annotations: { [REFRESH_ANNOTATION]: 'hard' } };
   // With resourceVersion in a patch the API server refuses (409) when the object changed since we read it,
   // so two promoters cannot both start an operation.
@@ -171,7 +171,7 @@ export function syncRequestPatch(revision: string, resourceVersion: string | und
     operation: {
       sync: { revision },
       initiatedBy: { username: PROMOTER_USERNAME, automated: true },
-      info: [{ name: 'Reason', value: `${PROMOTER_USERNAME} committed ${revision}` }],
+      info: [{ name: 'Reason', value: `${PROMOTER_USERNAME} committed ${revision}` }, ...info],
     },
   };
 }
@@ -287,7 +287,7 @@ export function createArgoCdClient(options: ArgoCdClientOptions): ArgoCdClient {
       return view;
     },
 
-    async requestSync(name, namespace, revision) {
+    async requestSync(name, namespace, revision, info = []) {
       for (let attempt = 1; attempt <= CONFLICT_ATTEMPTS; attempt += 1) {
         const app = await read(name, namespace);
         const view = applicationStatusView(app);
@@ -304,7 +304,7 @@ export function createArgoCdClient(options: ArgoCdClientOptions): ArgoCdClient {
               namespace,
               plural: APPLICATIONS,
               name,
-              body: syncRequestPatch(revision, resourceVersion),
+              body: syncRequestPatch(revision, resourceVersion, info),
               fieldManager: PROMOTER_USERNAME,
             },
             mergePatch,

@@ -49,11 +49,17 @@ export interface ApplicationStatusView {
   operationInProgress: boolean;
 }
 
+export interface SyncInfo {
+  name: string;
+  value: string;
+}
+
 export type SyncGate = { ready: true } | { ready: false; reason: string; degraded: boolean };
 
 export interface ArgoPort {
   getApplication(name: string, namespace: string): Promise<ApplicationStatusView>;
-  requestSync(name: string, namespace: string, revision: string): Promise<'requested' | 'already-running'>;
+  /** `info` entries show in the Argo CD UI beside the sync operation (the decision and its evidence). */
+  requestSync(name: string, namespace: string, revision: string, info?: SyncInfo[]): Promise<'requested' | 'already-running'>;
   syncGate(status: ApplicationStatusView, sha: string): SyncGate;
 }
 

@@ -9,7 +9,7 @@ import { applyAction } from './changes.js';
 import { commitMessage, evidenceSummary } from './commit-message.js';
 import { plan, type Action, type Analysis, type Gate } from './plan.js';
 import { gatedApplications, parseCanaryPolicy, writablePaths, type CanaryPolicy } from './policy.js';
-import type { ArgoPort, CanaryTarget, GitPort, JudgeFn, MetricsPort } from './ports.js';
+import type { ArgoPort, CanaryTarget, GitPort, JudgeFn, MetricsPort, SyncInfo } from './ports.js';
 import { readCanaryState, type CanaryState, type ManifestTexts } from './state.js';
 
 export interface ReconcileDeps {
@@ -276,7 +276,10 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<TickReport> {
           log.info({ action: action.kind, sha: outcome.sha, subject }, 'committed');
           reports.push({ ...base, outcome: 'committed', action: action.kind, reason: subject, commit: { sha: outcome.sha, subject } });
           head = outcome.sha;
-          await requestSync(deps, policy, outcome.sha, log);
+          await requestSync(deps, policy, outcome.sha, log, [
+            { name: 'Decision', value: subject },
+            { name: 'Evidence', value: evidenceSummary(verdict?.evidence) },
+          ]);
         } else if (outcome.kind === 'no-op') {
           reports.push({ ...base, outcome: 'no-op', action: action.kind, reason: 'the wanted edit is already at HEAD' });
         } else {
@@ -308,11 +311,11 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<TickReport> {
   return { head, at, canaries: reports };
 }
 
-async function requestSync(deps: ReconcileDeps, policy: CanaryPolicy, sha: string, log: Logger): Promise<void> {
+async function requestSync(deps: ReconcileDeps, policy: CanaryPolicy, sha: string, log: Logger, info: SyncInfo[]): Promise<void> {
   const namespace = policy.spec.argocd.namespace;
   for (const application of gatedApplications(policy)) {
     try {
-      const result = await deps.argo.requestSync(application, namespace, sha);
+      const result = await deps.argo.requestSync(application, namespace, sha, info);
       log.info({ application, sha, result }, 'sync requested');
     } catch (error) {
       // Argo CD still picks the commit up by polling; the next tick waits for it either way.
