@@ -22,7 +22,9 @@ Install Argo CD ${ARGOCD_VERSION} into the current kubectl context and hand the 
      (${ARGOCD_INSTALL_URL})
   2. wait for the Argo CD CRDs and the argocd-server, repo-server and application-controller
   3. apply argocd/bootstrap/argocd-cm.yaml (Application health, so sync waves wait),
-     argocd/project.yaml (AppProject) and argocd/root.yaml (the root app-of-apps)
+     argocd/bootstrap/default-project.yaml (empties the permissive "default" project),
+     argocd/project.yaml and argocd/project-bootstrap.yaml (AppProjects) and
+     argocd/root.yaml (the root app-of-apps)
 Argo CD then syncs everything else from Git: istio-base, istiod, gateways, addons, the mesh
 config, the workloads and the promoter (argocd/apps/, ordered by sync wave).
 
@@ -170,7 +172,9 @@ main() {
 
   echo "3. Hand the cluster over to Git"
   apply_manifest argocd/bootstrap/argocd-cm.yaml
+  apply_manifest argocd/bootstrap/default-project.yaml
   apply_manifest argocd/project.yaml
+  apply_manifest argocd/project-bootstrap.yaml
   apply_manifest argocd/root.yaml
 
   echo "Argo CD then creates and syncs, from Git:"
