@@ -138,10 +138,20 @@ describe('reconcile failure paths', () => {
     expect(show('gitops/apps/frontend/base/hpa.yaml')).toMatch(/# tuned by a person\n$/);
   });
 
+  it('holds, and alerts, when another service in the shared Application is Degraded', async () => {
+    argo.reportSynced('docuthinker-mesh', head(), 'Healthy');
+    argo.reportSynced('docuthinker-apps', head(), 'Degraded', [{ kind: 'Deployment', name: 'frontend-canary', namespace: 'docuthinker-prod' }]);
+    const before = head();
+    const report = await promoter.tick();
+    expect(backend(report.canaries)).toMatchObject({ outcome: 'held', phase: 'progressing' });
+    expect(backend(report.canaries)?.reason).toMatch(/something other than this canary unhealthy.*Deployment\/frontend-canary/);
+    expect(head()).toBe(before);
+  });
+
   it('rolls back a canary whose pods Argo CD reports Degraded, and marks the image failed', async () => {
     // The canary from the previous test is at 5 %; Argo CD applied it, but the new pods crash.
     argo.reportSynced('docuthinker-mesh', head(), 'Healthy');
-    argo.reportSynced('docuthinker-apps', head(), 'Degraded');
+    argo.reportSynced('docuthinker-apps', head(), 'Degraded', [{ kind: 'Deployment', name: 'backend-canary', namespace: 'docuthinker-prod' }]);
     const report = await promoter.tick();
     expect(backend(report.canaries)).toMatchObject({ outcome: 'committed', action: 'rollback' });
     expect(backend(report.canaries)?.reason).toMatch(/roll back ghcr\.io\/docuthinker\/backend:9\.9\.10/);

@@ -14,7 +14,7 @@ import {
   type SequentialSummary,
 } from './sequential.js';
 import type { AnalysisSettings, StepSpec } from './settings.js';
-import type { ArmCounts, ArmSummary, Evidence, GuardOutcome, MetricEvidence, Verdict, Window } from './types.js';
+import type { ArmCounts, ArmSummary, Evidence, GuardOutcome, MetricEvidence, RollbackCause, Verdict, Window } from './types.js';
 
 export interface JudgeInput {
   /** every complete window since the canary started, oldest first. */
@@ -287,7 +287,12 @@ export function judgeWithState(input: JudgeInput, state: AnalysisState): Verdict
     };
   });
   const evidence: Evidence = { windows: windows.length, stepWindows: stepWindows.length, stepSeconds, canary, stable, metrics, guards };
-  const verdict = (decision: Verdict['decision'], reason: string): Verdict => ({ decision, reason, evidence });
+  const verdict = (decision: Verdict['decision'], reason: string, cause?: RollbackCause): Verdict => ({
+    decision,
+    reason,
+    evidence,
+    ...(decision === 'rollback' && cause ? { cause } : {}),
+  });
 
   const last = windows.at(-1);
   if (last === undefined) return verdict('hold', 'No data: no complete analysis window since the canary started; no data is never a pass.');
@@ -298,11 +303,14 @@ export function judgeWithState(input: JudgeInput, state: AnalysisState): Verdict
     return verdict('hold', `No data: neither arm served a request in ${windows.length} window(s); holding, since no data is never a pass.`);
   }
 
-  const silent = silentCanarySeconds(windows, interval);
+  // Silence counts only within the current step: windows from before the weight was raised say
+  // nothing about whether the canary serves at this weight.
+  const silent = silentCanarySeconds(stepWindows, interval);
   if (weight > 0 && silent >= settings.noTrafficTimeout) {
     return verdict(
       'rollback',
       `Canary at ${weight}% served no requests for ${formatDuration(silent)} while stable served ${stableStep.requests}; the limit is ${formatDuration(settings.noTrafficTimeout)}.`,
+      'no-traffic',
     );
   }
 
@@ -319,6 +327,7 @@ export function judgeWithState(input: JudgeInput, state: AnalysisState): Verdict
     return verdict(
       'rollback',
       `Critical: the canary's 5xx rate is ${pct(critical.canaryRate)} (${critical.errors} of ${critical.requests}) ${critical.scope} against stable's ${pct(critical.stableRate)}, beyond ${settings.critical.errorRatio}x stable or the ${pct(settings.critical.maxErrorRate)} cap.`,
+      'critical',
     );
   }
 
@@ -328,6 +337,7 @@ export function judgeWithState(input: JudgeInput, state: AnalysisState): Verdict
     return verdict(
       'rollback',
       `The canary is worse than stable on ${crossed.map((m) => m.metric).join(', ')}: ${firstCrossed.metric} rate ${pct(firstCrossed.canaryRate)} vs ${pct(firstCrossed.stableRate)} (${firstCrossed.canaryEvents} vs ${firstCrossed.stableEvents} events), the mixture statistic log M reached ${Math.max(firstCrossed.logM, firstCrossed.logThreshold).toFixed(2)} >= ${firstCrossed.logThreshold.toFixed(2)} = log(1/alpha_m); ratio in [${ratio(firstCrossed.ratioLower)}, ${ratio(firstCrossed.ratioUpper)}].`,
+      'sequential',
     );
   }
 
@@ -384,6 +394,7 @@ export function judgeWithState(input: JudgeInput, state: AnalysisState): Verdict
     return verdict(
       action,
       `Max dwell ${formatDuration(maxDwell)} reached at ${weight}% without a decision (${missing.join('; ')}); ${action === 'hold' ? 'holding and alerting' : 'rolling back'} as the policy says.`,
+      'max-dwell',
     );
   }
   return verdict('hold', `Hold at ${weight}%: waiting for ${missing.join('; ')}; ${rates}.`);

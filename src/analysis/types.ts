@@ -79,8 +79,16 @@ export interface Evidence {
   guards: GuardOutcome[];
 }
 
+/**
+ * Why a verdict is a rollback: the statistics (sequential test, critical fast path) speak for the
+ * canary whatever its step; a silent canary or a timed-out step only once the step is applied.
+ */
+export type RollbackCause = 'sequential' | 'critical' | 'no-traffic' | 'max-dwell';
+
 export interface Verdict {
   decision: Decision;
+  /** set on rollbacks. */
+  cause?: RollbackCause;
   /** one sentence a person can read in a commit message or a log line. */
   reason: string;
   evidence: Evidence;

@@ -108,6 +108,9 @@ export function applicationStatusView(application: unknown): ApplicationStatusVi
   if (finishedAt !== undefined) view.operationFinishedAt = finishedAt;
   const reconciledAt = text(status.reconciledAt);
   if (reconciledAt !== undefined) view.reconciledAt = reconciledAt;
+  const resources = Array.isArray(status.resources) ? status.resources.map(object) : [];
+  const degraded = resources.filter((r) => text(object(r.health).status) === 'Degraded').map((r) => `${text(r.kind) ?? '?'}/${text(r.name) ?? '?'}`);
+  if (degraded.length > 0) view.degradedResources = degraded;
   return view;
 }
 
@@ -152,7 +155,13 @@ export function syncGate(status: ApplicationStatusView, sha: string): SyncGate {
   }
   if (status.health === 'Degraded') {
     const detail = status.healthMessage !== undefined ? `: ${status.healthMessage}` : '';
-    return { ready: false, degraded: true, reason: `${app}: Degraded at ${wanted}${detail}` };
+    const which = status.degradedResources?.length ? ` (${status.degradedResources.join(', ')})` : '';
+    return {
+      ready: false,
+      degraded: true,
+      reason: `${app}: Degraded at ${wanted}${which}${detail}`,
+      ...(status.degradedResources ? { degradedResources: status.degradedResources } : {}),
+    };
   }
   if (status.health !== 'Healthy') {
     return { ready: false, degraded: false, reason: `${app}: health ${status.health} at ${wanted}` };

@@ -49,7 +49,12 @@ const verdict = (decision: Verdict['decision'], reason = `judge says ${decision}
 
 const ready: Gate = { ready: true };
 const syncing: Gate = { ready: false, reason: 'synced to abc, want def', degraded: false };
-const degraded: Gate = { ready: false, reason: 'health Degraded', degraded: true };
+const degraded: Gate = { ready: false, reason: 'health Degraded', degraded: true, degradedResources: ['Deployment/backend-canary'] };
+const otherDegraded: Gate = { ready: false, reason: 'health Degraded', degraded: true, degradedResources: ['Deployment/frontend-canary'] };
+const rollbackBecause = (cause: NonNullable<Verdict['cause']>): Analysis => {
+  const v = (verdict('rollback', `judge says rollback (${cause})`) as { verdict: Verdict }).verdict;
+  return { verdict: { ...v, cause } };
+};
 
 describe('plan', () => {
   const cases: [string, CanaryState, Gate, Analysis | undefined, Partial<Action>][] = [
@@ -70,6 +75,11 @@ describe('plan', () => {
     ['Prometheus down holds, never promotes', state({}), ready, { unavailable: 'Prometheus unreachable' }, { kind: 'hold' }],
     ['no judgement before Argo CD applied the step', state({}), syncing, verdict('promote'), { kind: 'hold' }],
     ['a degraded canary rolls back', state({}), degraded, verdict('promote'), { kind: 'rollback' }],
+    ['another service degraded in a shared Application holds and alerts, never rolls this canary back', state({}), otherDegraded, verdict('promote'), { kind: 'hold', alert: true }],
+    ['a statistical rollback does not wait for Argo CD', state({}), syncing, rollbackBecause('sequential'), { kind: 'rollback' }],
+    ['the critical fast path does not wait for Argo CD', state({}), syncing, rollbackBecause('critical'), { kind: 'rollback' }],
+    ['a silent canary is not rolled back before Argo CD applied its step', state({}), syncing, rollbackBecause('no-traffic'), { kind: 'hold' }],
+    ['a silent canary is rolled back once its step is applied', state({}), ready, rollbackBecause('no-traffic'), { kind: 'rollback' }],
     ['a pause holds even a promote', state({ paused: true }), ready, verdict('promote'), { kind: 'hold' }],
     ['a hand-set weight is never overwritten', state({ phase: 'manual-override', canaryWeight: 33, stableWeight: 67 }), ready, verdict('promote'), { kind: 'hold', alert: true }],
   ];

@@ -5,9 +5,7 @@ import type { CanaryPolicy } from './policy.js';
 import type { CanaryState } from './state.js';
 
 /** Whether Argo CD has applied HEAD: synced to that exact commit and Healthy. */
-export type Gate =
-  | { ready: true; syncedAt?: number }
-  | { ready: false; reason: string; degraded: boolean };
+export type Gate = { ready: true } | { ready: false; reason: string; degraded: boolean; degradedResources?: string[] };
 
 /** What the analysis produced this tick: a verdict, or why there is none (Prometheus down...). */
 export type Analysis = { verdict: Verdict } | { unavailable: string };
@@ -70,11 +68,29 @@ export function plan({ state, policy, gate, analysis }: PlanInput): Action {
   }
 }
 
+/** Argo CD reports this canary's own Deployment Degraded (not just some resource of a shared app). */
+function canaryDeploymentDegraded(gate: Gate, state: CanaryState): boolean {
+  return !gate.ready && gate.degraded && (gate.degradedResources ?? []).includes(`Deployment/${state.canaryDeploymentName}`);
+}
+
 function planStep(state: CanaryState, policy: CanaryPolicy, gate: Gate, analysis: Analysis | undefined): Action {
   const steps = policy.spec.steps;
   const index = state.stepIndex ?? steps.findIndex((s) => s.weight === state.canaryWeight);
+  // A canary already known to be worse is rolled back whatever Argo CD is doing: the test uses the
+  // traffic share each window really had, so it needs no synced step, and waiting on a shared
+  // Application (another service rolling, a commit not yet polled) must not delay a rollback.
+  // A silent canary or a timed-out step, though, is only judged once Argo CD has applied the step.
+  const early = analysis && 'verdict' in analysis ? analysis.verdict : undefined;
+  if (early?.decision === 'rollback' && (early.cause === 'sequential' || early.cause === 'critical')) {
+    return { kind: 'rollback', image: state.canaryImage, reason: early.reason };
+  }
+  if (canaryDeploymentDegraded(gate, state)) {
+    return { kind: 'rollback', image: state.canaryImage, reason: `Argo CD reports the canary unhealthy: ${gate.ready ? '' : gate.reason}` };
+  }
   if (!gate.ready) {
-    if (gate.degraded) return { kind: 'rollback', image: state.canaryImage, reason: `Argo CD reports the canary unhealthy: ${gate.reason}` };
+    if (gate.degraded) {
+      return { kind: 'hold', alert: true, reason: `Argo CD reports something other than this canary unhealthy, holding: ${gate.reason}` };
+    }
     return { kind: 'hold', reason: `waiting for Argo CD to apply ${state.canaryWeight}%: ${gate.reason}` };
   }
   if (!analysis) return { kind: 'hold', reason: 'no analysis this tick' };

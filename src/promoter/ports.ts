@@ -47,6 +47,8 @@ export interface ApplicationStatusView {
   reconciledAt?: string;
   /** an operation is requested or running; Argo CD refuses another one until it finishes. */
   operationInProgress: boolean;
+  /** "Kind/name" of the managed resources whose health is Degraded (status.resources). */
+  degradedResources?: string[];
 }
 
 export interface SyncInfo {
@@ -54,7 +56,7 @@ export interface SyncInfo {
   value: string;
 }
 
-export type SyncGate = { ready: true } | { ready: false; reason: string; degraded: boolean };
+export type SyncGate = { ready: true } | { ready: false; reason: string; degraded: boolean; degradedResources?: string[] };
 
 export interface ArgoPort {
   getApplication(name: string, namespace: string): Promise<ApplicationStatusView>;

@@ -97,15 +97,14 @@ class GateCache {
   async gate(policy: CanaryPolicy): Promise<Gate> {
     const namespace = policy.spec.argocd.namespace;
     const gates = await Promise.all(gatedApplications(policy).map((application) => this.one(application, namespace)));
-    const waiting = gates.filter((g) => !g.ready);
-    if (waiting.length === 0) {
-      const synced = gates.map((g) => (g.ready ? g.syncedAt : undefined)).filter((t): t is number => t !== undefined);
-      return synced.length > 0 ? { ready: true, syncedAt: Math.max(...synced) } : { ready: true };
-    }
+    const waiting = gates.filter((g): g is Extract<Gate, { ready: false }> => !g.ready);
+    if (waiting.length === 0) return { ready: true };
+    const degradedResources = waiting.flatMap((g) => g.degradedResources ?? []);
     return {
       ready: false,
-      degraded: waiting.some((g) => !g.ready && g.degraded),
-      reason: waiting.map((g) => (g.ready ? '' : g.reason)).join('; '),
+      degraded: waiting.some((g) => g.degraded),
+      reason: waiting.map((g) => g.reason).join('; '),
+      ...(degradedResources.length > 0 ? { degradedResources } : {}),
     };
   }
 
@@ -122,10 +121,7 @@ class GateCache {
   private async fetch(application: string, namespace: string): Promise<Gate> {
     try {
       const status = await this.argo.getApplication(application, namespace);
-      const gate = this.argo.syncGate(status, this.head);
-      if (!gate.ready) return gate;
-      const finished = status.operationRevision === this.head && status.operationFinishedAt ? Date.parse(status.operationFinishedAt) / 1000 : undefined;
-      return finished !== undefined && !Number.isNaN(finished) ? { ready: true, syncedAt: finished } : { ready: true };
+      return this.argo.syncGate(status, this.head);
     } catch (error) {
       return { ready: false, degraded: false, reason: `Argo CD Application ${namespace}/${application} unavailable: ${errorMessage(error)}` };
     }
@@ -146,10 +142,10 @@ function labelWindows(windows: Window[], offset: number, state: CanaryState, pol
 }
 
 /** Runs the analysis for every progressing canary whose step Argo CD has applied; one query batch per interval. */
-async function analyse(deps: ReconcileDeps, items: { observed: Observed; gate: Gate }[]): Promise<Map<string, Analysis>> {
+async function analyse(deps: ReconcileDeps, items: { observed: Observed }[]): Promise<Map<string, Analysis>> {
   const results = new Map<string, Analysis>();
   const now = deps.clock().getTime() / 1000;
-  const byInterval = new Map<number, { observed: Observed; gate: Gate }[]>();
+  const byInterval = new Map<number, { observed: Observed }[]>();
   const historyStart = (state: CanaryState): number | undefined =>
     deps.historySeconds !== undefined ? now - deps.historySeconds : state.canaryStartedAt;
   for (const item of items) {
@@ -172,12 +168,13 @@ async function analyse(deps: ReconcileDeps, items: { observed: Observed; gate: G
       for (const g of group) results.set(g.observed.policy.metadata.name, { unavailable: errorMessage(error) });
       continue;
     }
-    for (const { observed, gate } of group) {
+    for (const { observed } of group) {
       const { policy, state } = observed;
       const name = policy.metadata.name;
       const canaryStart = historyStart(state) ?? start;
-      const syncedAt = gate.ready && gate.syncedAt !== undefined ? gate.syncedAt : 0;
-      const stepStart = Math.max(state.stepStartedAt ?? canaryStart, syncedAt, canaryStart) - canaryStart;
+      // The step starts at its commit (the annotation). Not at the Application's last sync: with
+      // Applications shared by several canaries, another canary's sync (or CI's) would restart it.
+      const stepStart = Math.max(state.stepStartedAt ?? canaryStart, canaryStart) - canaryStart;
       try {
         const guards = await deps.metrics.guards(targetOf(policy), policy.spec.analysis, { stepStart: canaryStart + stepStart, now });
         const verdict = deps.judge({
@@ -242,10 +239,15 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<TickReport> {
         reports.push({ canary: policy.metadata.name, file, outcome: 'error', reason: 'cannot read the canary manifests; holding', error: errorMessage(error) });
       }
     }
-    const toAnalyse = round.filter((r) => r.observed.state.phase === 'progressing' && !r.observed.state.paused && r.gate.ready);
+    // Every progressing canary is analysed, whatever Argo CD says: a rollback must not wait for a
+    // shared Application to settle. The plan still promotes only once the step is synced.
+    const toAnalyse = round.filter((r) => r.observed.state.phase === 'progressing' && !r.observed.state.paused);
     const analyses = await analyse(deps, toAnalyse);
 
+    // Set when the clone moved under this round (a lost race, a failed write): the canaries not
+    // yet acted on are re-read from the new HEAD instead of writing texts read before it.
     let raced = false;
+    const written = new Set<string>();
     for (const { observed, gate } of round) {
       const { policy, state, file } = observed;
       const name = policy.metadata.name;
@@ -253,8 +255,9 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<TickReport> {
       const analysis = analyses.get(name);
       const verdict = analysis && 'verdict' in analysis ? analysis.verdict : undefined;
       const base = { canary: name, file, phase: state.phase, canaryWeight: state.canaryWeight, ...(verdict ? { verdict } : {}) };
-      if (raced) {
+      if (raced || writablePaths(policy).some((p) => written.has(p))) {
         pending.push({ policy, file });
+        raced = true;
         continue;
       }
       const action = plan({ state, policy, gate, ...(analysis ? { analysis } : {}) });
@@ -276,6 +279,7 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<TickReport> {
           log.info({ action: action.kind, sha: outcome.sha, subject }, 'committed');
           reports.push({ ...base, outcome: 'committed', action: action.kind, reason: subject, commit: { sha: outcome.sha, subject } });
           head = outcome.sha;
+          for (const path of writablePaths(policy)) written.add(path);
           await requestSync(deps, policy, outcome.sha, log, [
             { name: 'Decision', value: subject },
             { name: 'Evidence', value: evidenceSummary(verdict?.evidence) },
@@ -286,16 +290,17 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<TickReport> {
           const tries = (attempts.get(name) ?? 0) + 1;
           attempts.set(name, tries);
           log.warn({ reason: outcome.reason, attempt: tries }, 'push lost a race; re-reading HEAD and deciding again');
+          raced = true;
           if (tries >= maxAttempts) {
             reports.push({ ...base, outcome: 'raced', action: action.kind, reason: `push rejected ${tries} times (${outcome.reason}); trying again next tick` });
           } else {
             pending.push({ policy, file });
-            raced = true;
           }
         }
       } catch (error) {
         log.error({ action: action.kind, error: errorMessage(error) }, 'could not write the decision; holding');
         reports.push({ ...base, outcome: 'error', action: action.kind, reason: 'could not write the decision; holding', error: errorMessage(error) });
+        raced = true; // the adapter reset the clone to the remote; re-read before acting again
       }
     }
     if (raced) {

@@ -21,6 +21,15 @@ export interface ApplicationSeed {
 
 export type SimulatedHealth = 'Healthy' | 'Progressing' | 'Degraded' | 'Missing';
 
+/** A managed resource the simulated controller reports Degraded (status.resources). */
+export interface DegradedResource {
+  kind: string;
+  name: string;
+  namespace?: string;
+  group?: string;
+  version?: string;
+}
+
 export interface FakeArgoCd {
   /** http://127.0.0.1:<port>, speaking the Kubernetes API for applications.argoproj.io/v1alpha1 */
   url: string;
@@ -35,7 +44,7 @@ export interface FakeArgoCd {
    * status.reconciledAt = now, and, when an operation for that revision was pending, operationState
    * {Succeeded, finishedAt = now, syncResult.revision} and the operation cleared.
    */
-  reportSynced(name: string, revision: string, health?: SimulatedHealth): void;
+  reportSynced(name: string, revision: string, health?: SimulatedHealth, degraded?: DegradedResource[]): void;
   /**
    * Beyond the contract, for tests: the pending operation ends in `phase` (finishedAt = now) without a
    * fresh reconcile, i.e. sync and health still describe the previous comparison.
@@ -395,7 +404,7 @@ export async function startFakeArgoCd(options: FakeArgoCdOptions): Promise<FakeA
         'current-context': 'fake-argocd',
       }),
     application: (name) => structuredClone(find(name)),
-    reportSynced(name, revision, health = 'Healthy') {
+    reportSynced(name, revision, health = 'Healthy', degraded = []) {
       const app = structuredClone(find(name));
       const at = timestamp(now());
       const spec = object(app.spec);
@@ -407,6 +416,19 @@ export async function startFakeArgoCd(options: FakeArgoCdOptions): Promise<FakeA
         lastTransitionTime: previousHealth.status === health && typeof previousHealth.lastTransitionTime === 'string' ? previousHealth.lastTransitionTime : at,
       };
       status.reconciledAt = at;
+      if (degraded.length > 0) {
+        status.resources = degraded.map((r) => ({
+          group: r.group ?? 'apps',
+          version: r.version ?? 'v1',
+          kind: r.kind,
+          name: r.name,
+          ...(r.namespace ? { namespace: r.namespace } : {}),
+          status: 'Synced',
+          health: { status: 'Degraded', message: 'simulated: pods are not becoming ready' },
+        }));
+      } else {
+        delete status.resources;
+      }
       const operation = app.operation;
       // A pending operation for this revision finishes with it. One for an older revision also
       // finishes: the controller ran it, then auto-sync applied the newer commit being reported.
