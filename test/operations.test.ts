@@ -63,6 +63,15 @@ describe('a person operating a canary', () => {
     expect(show(VS)).toContain('delivery.docuthinker.io/paused: "false"');
   });
 
+  it('still finds this canary when another service\'s policy is broken', async () => {
+    const frontend = 'gitops/apps/frontend/canary.yaml';
+    const good = show(frontend);
+    await commitToRemote(remoteDir, { [frontend]: 'spec: [broken\n' }, 'a person breaks the frontend policy');
+    // backend was resumed above, so resuming it again finds it and has nothing to commit
+    expect(await run('resume')).toEqual({ kind: 'unchanged' });
+    await commitToRemote(remoteDir, { [frontend]: good }, 'fix it');
+  });
+
   it('aborts: traffic back to stable and the image marked failed', async () => {
     expect(await run('abort')).toMatchObject({ kind: 'committed', subject: 'canary(backend): abort, roll back ghcr.io/docuthinker/backend:2.0.0' });
     expect(subject()).toMatch(/\nrollback$/);

@@ -16,7 +16,13 @@ export async function findPolicy(git: GitPort, globs: readonly string[], name: s
   const known: string[] = [];
   for (const glob of globs) {
     for (const file of await git.listFiles(glob)) {
-      const policy = parseCanaryPolicy((await git.readFile(file)) ?? '', file);
+      let policy: CanaryPolicy;
+      try {
+        policy = parseCanaryPolicy((await git.readFile(file)) ?? '', file);
+      } catch {
+        // Another service's broken policy must not block an abort of this one during an incident.
+        continue;
+      }
       if (policy.metadata.name === name) return policy;
       known.push(policy.metadata.name);
     }

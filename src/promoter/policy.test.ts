@@ -43,6 +43,11 @@ describe('CanaryPolicy', () => {
     expect(configError('spec: [unclosed\n').issues[0]).toMatch(/^YAML: /);
   });
 
+  it('refuses a policy whose VirtualService and Deployments share a file (edits would overwrite each other)', () => {
+    const shared = repoPolicy('backend').replace('file: gitops/apps/backend/base/deployment-canary.yaml', 'file: gitops/apps/backend/base/deployment-stable.yaml');
+    expect(configError(shared).issues.join()).toMatch(/spec\.deployments: the VirtualService and the two Deployments must be in three different files/);
+  });
+
   it('refuses file references outside the repository', () => {
     const error = configError(repoPolicy('backend').replace('file: gitops/apps/backend/base/deployment-stable.yaml', 'file: ../etc/passwd'));
     expect(error.issues.join()).toMatch(/spec\.deployments\.stable\.file: must be a path inside the repository/);

@@ -75,7 +75,11 @@ export const canaryPolicySchema = z
           .default({ mode: 'push', branch: 'main' }),
         paused: z.boolean().default(false).describe('hold this canary where it is'),
       })
-      .strict(),
+      .strict()
+      .refine(
+        (spec) => new Set([spec.virtualService.file, spec.deployments.stable.file, spec.deployments.canary.file]).size === 3,
+        { message: 'the VirtualService and the two Deployments must be in three different files', path: ['deployments'] },
+      ),
   })
   .strict();
 
