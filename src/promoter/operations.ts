@@ -53,6 +53,7 @@ function manualPromotion(policy: CanaryPolicy, state: CanaryState): Exclude<Acti
     }
     case 'ready':
     case 'replaced':
+    case 'stopped':
       return { kind: 'start', to: steps[0]?.weight ?? 0 };
     case 'finalizing':
       return { kind: 'finalize-traffic' };
@@ -68,7 +69,7 @@ function edit(op: Operation, policy: CanaryPolicy, state: CanaryState, texts: Ma
     case 'resume':
       return { files: setPaused(policy, texts.virtualService, op === 'pause'), subject: `canary(${name}): ${op} at ${state.canaryWeight}%`, decision: op };
     case 'abort':
-      if (state.canaryWeight === 0 || state.phase === 'finalizing' || state.phase === 'manual-override') {
+      if ((state.canaryWeight === 0 && state.phase !== 'stopped') || state.phase === 'finalizing' || state.phase === 'manual-override') {
         throw new PermanentError(`canary "${name}" is ${state.phase} at ${state.canaryWeight}%: nothing to abort`);
       }
       return {

@@ -60,6 +60,7 @@ describe('plan', () => {
   const cases: [string, CanaryState, Gate, Analysis | undefined, Partial<Action>][] = [
     ['idle does nothing', state({ phase: 'idle', canaryWeight: 0, stableWeight: 100, canaryImage: 'img:1' }), ready, undefined, { kind: 'hold' }],
     ['a failed image is never started again', state({ phase: 'failed', canaryWeight: 0, stableWeight: 100, failedImage: 'img:2' }), ready, undefined, { kind: 'hold' }],
+    ['weights set back to 0 by hand mid-rollout are held, never restarted', state({ phase: 'stopped', canaryWeight: 0, stableWeight: 100, rolloutImage: 'img:2' }), ready, undefined, { kind: 'hold', alert: true }],
     ['a new image starts at the first step', state({ phase: 'ready', canaryWeight: 0, stableWeight: 100 }), ready, undefined, { kind: 'start', to: 5 }],
     ['a new image waits for Argo CD', state({ phase: 'ready', canaryWeight: 0, stableWeight: 100 }), syncing, undefined, { kind: 'hold' }],
     ['promote 5 -> 10', state({}), ready, verdict('promote'), { kind: 'set-weight', from: 5, to: 10 }],
@@ -151,6 +152,14 @@ describe('state from manifests', () => {
     expect(readCanaryState(policy, started)).toMatchObject({ phase: 'progressing', rolloutImage: 'ghcr.io/docuthinker/backend:1.5.0' });
     const replaced = { ...started, canaryDeployment: started.canaryDeployment.replace('backend:1.5.0', 'backend:1.5.1') };
     expect(readCanaryState(policy, replaced).phase).toBe('replaced');
+  });
+
+  it('notices weights set back to 0 by hand in the middle of a rollout', () => {
+    const texts: ManifestTexts = { ...base, canaryDeployment: base.canaryDeployment.replace('backend:1.4.0', 'backend:1.5.0') };
+    const files = applyAction(policy, readCanaryState(policy, texts), texts, { kind: 'start', to: 5 }, new Date());
+    const started = files[policy.spec.virtualService.file] ?? '';
+    const byHand = started.replace('weight: 95 # stable', 'weight: 100 # stable').replace('weight: 5   # canary', 'weight: 0   # canary');
+    expect(readCanaryState(policy, { ...texts, virtualService: byHand }).phase).toBe('stopped');
   });
 
   it('reads a pause annotation and a hand edit', () => {

@@ -43,6 +43,12 @@ export function plan({ state, policy, gate, analysis }: PlanInput): Action {
       return { kind: 'hold', reason: 'idle: canary and stable run the same image' };
     case 'failed':
       return { kind: 'hold', reason: `canary image ${state.canaryImage} was rolled back before; waiting for a new image` };
+    case 'stopped':
+      return {
+        kind: 'hold',
+        alert: true,
+        reason: `the weights were set back to 0 by hand while ${state.canaryImage} was rolling out; holding (promoter promote starts it again, promoter abort marks it failed)`,
+      };
     case 'ready': {
       if (!gate.ready) return { kind: 'hold', reason: `waiting for Argo CD before starting: ${gate.reason}` };
       const first = steps[0]?.weight ?? 0;

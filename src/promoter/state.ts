@@ -24,6 +24,8 @@ export type Phase =
   | 'failed'
   /** a new canary image waits at weight 0: start it. */
   | 'ready'
+  /** a person set the weights back to 0 in the middle of this image's rollout: hold, never restart it. */
+  | 'stopped'
   /** the canary is at one of the policy's steps. */
   | 'progressing'
   /** a different canary image landed in the middle of a rollout: start over with it. */
@@ -99,7 +101,14 @@ export function readCanaryState(policy: CanaryPolicy, texts: ManifestTexts): Can
   if (weights.stable + weights.canary !== 100 || weights.stable < 0 || weights.canary < 0) {
     phase = 'manual-override';
   } else if (weights.canary === 0) {
-    phase = canaryImage === stableImage ? 'idle' : canaryImage === failedImage ? 'failed' : 'ready';
+    phase =
+      canaryImage === stableImage
+        ? 'idle'
+        : canaryImage === failedImage
+          ? 'failed'
+          : rolloutImage === canaryImage
+            ? 'stopped'
+            : 'ready';
   } else if (canaryImage === stableImage) {
     phase = 'finalizing';
   } else {
