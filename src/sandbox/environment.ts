@@ -9,7 +9,7 @@ import type { Logger } from '../logger.js';
 import { createPromoter, type Promoter } from '../promoter/app.js';
 import { parsePromoterConfig, type PromoterConfig } from '../promoter/config.js';
 import { GitWorkspace, type CommitInfo } from '../promoter/git.js';
-import { readImage } from '../promoter/manifest-edits.js';
+import { setImage } from '../promoter/manifest-edits.js';
 import { parseCanaryPolicy, type CanaryPolicy } from '../promoter/policy.js';
 import type { TickReport } from '../promoter/reconcile.js';
 import { readCanaryState, type CanaryState } from '../promoter/state.js';
@@ -148,8 +148,9 @@ export class Environment {
     await this.observer.refresh();
     const file = policy.spec.deployments.canary.file;
     const text = (await this.observer.readFile(file)) ?? '';
-    const current = readImage(text, file, { deployment: `${service}-canary`, container: policy.spec.deployments.canary.container });
-    return commitToRemote(this.remoteDir, { [file]: text.replace(current, image) }, `${service}: canary ${image}\n\nCI built ${image}; the promoter takes it from here.`);
+    // The image line itself: a failed-image annotation may hold the same string higher up.
+    const edited = setImage(text, file, { deployment: `${service}-canary`, container: policy.spec.deployments.canary.container }, image);
+    return commitToRemote(this.remoteDir, { [file]: edited }, `${service}: canary ${image}\n\nCI built ${image}; the promoter takes it from here.`);
   }
 
   /** A person commits arbitrary file contents (a hand edit). */

@@ -13,7 +13,7 @@ const policy = canaryPolicySchema.parse({
     service: 'backend',
     namespace: 'prod',
     virtualService: { file: 'vs.yaml', name: 'backend', route: 'primary' },
-    deployments: { stable: { file: 'deploy.yaml', container: 'app' }, canary: { file: 'deploy.yaml', container: 'app' } },
+    deployments: { stable: { file: 'deploy.yaml', container: 'app' }, canary: { file: 'deploy-canary.yaml', container: 'app' } },
     argocd: { application: 'mesh' },
   },
 });
