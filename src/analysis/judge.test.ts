@@ -41,6 +41,14 @@ describe('judge', () => {
     for (let n = 1; n <= empty.length; n++) expect(run(empty.slice(0, n)).decision).toBe('hold');
   });
 
+  it('counts silence only from when the step was applied (silenceFrom)', () => {
+    // 10 silent minutes at 5 %, but Argo CD applied the step only at minute 8: 2 minutes of silence.
+    const silent = windows(10, 5, () => arm(0, 0), () => arm(11400, 57));
+    const verdict = judge({ windows: silent, settings: DEFAULT_ANALYSIS, steps: DEFAULT_STEPS, latencyBucketsMs: buckets, silenceFrom: 480 });
+    expect(verdict.decision).toBe('hold');
+    expect(judge({ windows: silent, settings: DEFAULT_ANALYSIS, steps: DEFAULT_STEPS, latencyBucketsMs: buckets }).cause).toBe('no-traffic');
+  });
+
   it('holds while the canary is quiet, and rolls back once it stays silent past noTrafficTimeout', () => {
     const silent = windows(10, 5, () => arm(0, 0), () => arm(11400, 57));
     expect(run(silent.slice(0, 9)).decision).toBe('hold');

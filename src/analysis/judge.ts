@@ -32,6 +32,11 @@ export interface JudgeInput {
    * at the new weight exists yet, and the step must not be mistaken for the previous one.
    */
   currentWeight?: number;
+  /**
+   * seconds since the canary started from which a silent canary counts: when Argo CD applied the
+   * step. Windows before it say nothing about whether the canary serves at this weight.
+   */
+  silenceFrom?: number;
 }
 
 /** One guarded metric: 5xx, or requests slower than one bucket edge. */
@@ -305,7 +310,11 @@ export function judgeWithState(input: JudgeInput, state: AnalysisState): Verdict
 
   // Silence counts only within the current step: windows from before the weight was raised say
   // nothing about whether the canary serves at this weight.
-  const silent = silentCanarySeconds(stepWindows, interval);
+  const silenceFrom = input.silenceFrom ?? Number.NEGATIVE_INFINITY;
+  const silent = silentCanarySeconds(
+    stepWindows.filter((w) => w.t >= silenceFrom),
+    interval,
+  );
   if (weight > 0 && silent >= settings.noTrafficTimeout) {
     return verdict(
       'rollback',

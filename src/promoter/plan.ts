@@ -5,7 +5,10 @@ import type { CanaryPolicy } from './policy.js';
 import type { CanaryState } from './state.js';
 
 /** Whether Argo CD has applied HEAD: synced to that exact commit and Healthy. */
-export type Gate = { ready: true } | { ready: false; reason: string; degraded: boolean; degradedResources?: string[] };
+export type Gate =
+  /** appliedAt: when Argo CD finished applying HEAD (unix seconds), when it says so. */
+  | { ready: true; appliedAt?: number }
+  | { ready: false; reason: string; degraded: boolean; degradedResources?: string[] };
 
 /** What the analysis produced this tick: a verdict, or why there is none (Prometheus down...). */
 export type Analysis = { verdict: Verdict } | { unavailable: string };

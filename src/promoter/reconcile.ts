@@ -98,7 +98,10 @@ class GateCache {
     const namespace = policy.spec.argocd.namespace;
     const gates = await Promise.all(gatedApplications(policy).map((application) => this.one(application, namespace)));
     const waiting = gates.filter((g): g is Extract<Gate, { ready: false }> => !g.ready);
-    if (waiting.length === 0) return { ready: true };
+    if (waiting.length === 0) {
+      const applied = gates.map((g) => (g.ready ? g.appliedAt : undefined)).filter((t): t is number => t !== undefined);
+      return applied.length > 0 ? { ready: true, appliedAt: Math.max(...applied) } : { ready: true };
+    }
     const degradedResources = waiting.flatMap((g) => g.degradedResources ?? []);
     return {
       ready: false,
@@ -121,7 +124,10 @@ class GateCache {
   private async fetch(application: string, namespace: string): Promise<Gate> {
     try {
       const status = await this.argo.getApplication(application, namespace);
-      return this.argo.syncGate(status, this.head);
+      const gate = this.argo.syncGate(status, this.head);
+      if (!gate.ready) return gate;
+      const finished = status.operationRevision === this.head && status.operationFinishedAt ? Date.parse(status.operationFinishedAt) / 1000 : Number.NaN;
+      return Number.isFinite(finished) ? { ready: true, appliedAt: finished } : { ready: true };
     } catch (error) {
       return { ready: false, degraded: false, reason: `Argo CD Application ${namespace}/${application} unavailable: ${errorMessage(error)}` };
     }
@@ -142,10 +148,10 @@ function labelWindows(windows: Window[], offset: number, state: CanaryState, pol
 }
 
 /** Runs the analysis for every progressing canary whose step Argo CD has applied; one query batch per interval. */
-async function analyse(deps: ReconcileDeps, items: { observed: Observed }[]): Promise<Map<string, Analysis>> {
+async function analyse(deps: ReconcileDeps, items: { observed: Observed; gate: Gate }[]): Promise<Map<string, Analysis>> {
   const results = new Map<string, Analysis>();
   const now = deps.clock().getTime() / 1000;
-  const byInterval = new Map<number, { observed: Observed }[]>();
+  const byInterval = new Map<number, { observed: Observed; gate: Gate }[]>();
   const historyStart = (state: CanaryState): number | undefined =>
     deps.historySeconds !== undefined ? now - deps.historySeconds : state.canaryStartedAt;
   for (const item of items) {
@@ -168,7 +174,7 @@ async function analyse(deps: ReconcileDeps, items: { observed: Observed }[]): Pr
       for (const g of group) results.set(g.observed.policy.metadata.name, { unavailable: errorMessage(error) });
       continue;
     }
-    for (const { observed } of group) {
+    for (const { observed, gate } of group) {
       const { policy, state } = observed;
       const name = policy.metadata.name;
       const canaryStart = historyStart(state) ?? start;
@@ -185,6 +191,7 @@ async function analyse(deps: ReconcileDeps, items: { observed: Observed }[]): Pr
           guards,
           stepElapsedSeconds: Math.max(0, now - canaryStart - stepStart),
           currentWeight: state.canaryWeight,
+          ...(gate.ready && gate.appliedAt !== undefined ? { silenceFrom: gate.appliedAt - canaryStart } : {}),
         });
         results.set(name, { verdict });
       } catch (error) {
