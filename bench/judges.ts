@@ -36,22 +36,17 @@ export function sequentialJudge(settings: AnalysisSettings, steps: StepSpec[]): 
 export function flaggerJudge(steps: StepSpec[], intervalSeconds: number, threshold = 5): JudgeFactory {
   return () => {
     let failed = 0;
-    let stepWindows = 0;
-    let weight = -1;
+    const dwellPassed = stepClock(steps, intervalSeconds);
     return {
       observe(window) {
-        if (window.canaryWeight !== weight) {
-          weight = window.canaryWeight;
-          stepWindows = 0;
-        }
-        stepWindows += 1;
+        const promotes = dwellPassed(window.canaryWeight);
         const { requests, errors, latency } = window.canary;
         const successRate = requests > 0 ? 1 - errors / requests : Number.NaN;
         const p99 = latency === undefined ? Number.NaN : histogramQuantile(0.99, BUCKETS, latency.le, latency.count);
         const ok = Number.isFinite(successRate) && Number.isFinite(p99) && successRate >= 0.99 && p99 <= 500;
         if (!ok) failed += 1;
         if (failed >= threshold) return 'rollback';
-        return clockPromotes(steps, weight, stepWindows * intervalSeconds) ? 'promote' : 'hold';
+        return promotes ? 'promote' : 'hold';
       },
     };
   };
@@ -62,15 +57,10 @@ export function zTestJudge(steps: StepSpec[], intervalSeconds: number, slowEdgeM
   const edge = BUCKETS.indexOf(slowEdgeMs);
   return () => {
     const sums = { cn: 0, ce: 0, sn: 0, se: 0, cl: 0, cs: 0, sl: 0, ss: 0 };
-    let stepWindows = 0;
-    let weight = -1;
+    const dwellPassed = stepClock(steps, intervalSeconds);
     return {
       observe(window) {
-        if (window.canaryWeight !== weight) {
-          weight = window.canaryWeight;
-          stepWindows = 0;
-        }
-        stepWindows += 1;
+        const promotes = dwellPassed(window.canaryWeight);
         sums.cn += window.canary.requests;
         sums.ce += window.canary.errors;
         sums.sn += window.stable.requests;
@@ -86,7 +76,7 @@ export function zTestJudge(steps: StepSpec[], intervalSeconds: number, slowEdgeM
         if (zStatistic(sums.ce, sums.cn, sums.se, sums.sn) > 1.645 || zStatistic(sums.cs, sums.cl, sums.ss, sums.sl) > 1.645) {
           return 'rollback';
         }
-        return clockPromotes(steps, weight, stepWindows * intervalSeconds) ? 'promote' : 'hold';
+        return promotes ? 'promote' : 'hold';
       },
     };
   };
@@ -97,6 +87,20 @@ function zStatistic(x1: number, n1: number, x2: number, n2: number): number {
   const pooled = (x1 + x2) / (n1 + n2);
   const se = Math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2));
   return se > 0 ? (x1 / n1 - x2 / n2) / se : 0;
+}
+
+/** Follows the step from the windows' weights; true once the step's minimum dwell has passed. */
+function stepClock(steps: StepSpec[], intervalSeconds: number): (canaryWeight: number) => boolean {
+  let weight = -1;
+  let stepWindows = 0;
+  return (canaryWeight) => {
+    if (canaryWeight !== weight) {
+      weight = canaryWeight;
+      stepWindows = 0;
+    }
+    stepWindows += 1;
+    return clockPromotes(steps, weight, stepWindows * intervalSeconds);
+  };
 }
 
 function clockPromotes(steps: StepSpec[], weight: number, elapsedSeconds: number): boolean {

@@ -1,6 +1,6 @@
 // The canary-vs-stable verdict: the sequential test per guarded metric (5xx, slow requests at
 // bucket edges), the critical fast path, the absolute guards and the step's dwell rules. Pure.
-import { compare } from './comparison.js';
+import { guardOutcome } from './comparison.js';
 import { formatDuration } from './duration.js';
 import { addLatencyCounts, histogramQuantile } from './quantile.js';
 import {
@@ -184,11 +184,6 @@ function armSummary(arm: ArmTotals, edges: readonly number[]): ArmSummary {
   };
 }
 
-
-function guardOutcome(name: string, value: number | null, op: GuardOutcome['op'], threshold: number): GuardOutcome {
-  const status = value === null ? 'no-data' : compare(value, op, threshold) ? 'pass' : 'fail';
-  return { name, value, threshold, op, status };
-}
 
 function builtInGuards(canary: ArmSummary, settings: AnalysisSettings): GuardOutcome[] {
   const successRate = canary.errorRate === null ? null : 1 - canary.errorRate;

@@ -1,6 +1,6 @@
 // Absolute guards evaluated live in Prometheus over the current step: the canary's p99 latency
 // and the policy's custom PromQL checks. No data is reported as `no-data`, never as a pass.
-import { compare } from './comparison.js';
+import { guardOutcome as outcome } from './comparison.js';
 import { armSelector, DURATION_BUCKET_METRIC, escapeLabelValue, type CanaryTarget } from './istio-queries.js';
 import type { InstantSample, PrometheusClient } from './prometheus.js';
 import type { AnalysisSettings } from './settings.js';
@@ -39,11 +39,6 @@ export function decidingValue(samples: readonly InstantSample[], op: Op): number
   const finite = samples.map((s) => s.value).filter((v) => !Number.isNaN(v));
   if (finite.length === 0) return null;
   return op === '<=' || op === '<' ? Math.max(...finite) : Math.min(...finite);
-}
-
-function outcome(name: string, value: number | null, op: Op, threshold: number, query: string): GuardOutcome {
-  const status = value === null ? 'no-data' : compare(value, op, threshold) ? 'pass' : 'fail';
-  return { name, value, threshold, op, status, query };
 }
 
 /**
