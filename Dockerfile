@@ -4,10 +4,10 @@ FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json ./
+COPY tsconfig.json tsconfig.image.json ./
 COPY src ./src
-COPY bench ./bench
-RUN npm run build && npm prune --omit=dev
+# Only the product: the demo harness (test/support) and the benches stay out of the image.
+RUN npx tsc -p tsconfig.image.json && npm prune --omit=dev
 
 # Runtime: Node 20 plus the git CLI (the promoter commits with real git), as an unprivileged user.
 FROM node:20-bookworm-slim

@@ -17,11 +17,11 @@ import { parsePromoterConfig } from '../src/promoter/config.js';
 import { parseCanaryPolicy, type CanaryPolicy } from '../src/promoter/policy.js';
 import type { CanaryTarget } from '../src/promoter/ports.js';
 import { repoRoot } from '../src/schemas/registry.js';
-import { fastPolicyText } from '../src/sandbox/environment.js';
-import { startFakeArgoCd } from '../src/sandbox/fake-argocd.js';
-import { cleanGitEnv, commitToRemote, createSeededRemote } from '../src/sandbox/git-remote.js';
-import { startMeshSimulator } from '../src/sandbox/mesh-simulator.js';
-import { startPrometheus } from '../src/sandbox/prometheus.js';
+import { fastPolicyText } from '../test/support/environment.js';
+import { startFakeArgoCd } from '../test/support/fake-argocd.js';
+import { cleanGitEnv, commitToRemote, createSeededRemote } from '../test/support/git-remote.js';
+import { startMeshSimulator } from '../test/support/mesh-simulator.js';
+import { startPrometheus } from '../test/support/prometheus.js';
 
 const { values } = parseArgs({ options: { sizes: { type: 'string', default: '1,10,50' }, rounds: { type: 'string', default: '5' } } });
 const sizes = (values.sizes ?? '1,10,50').split(',').map(Number);

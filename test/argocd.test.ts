@@ -7,7 +7,7 @@ import { PermanentError, TransientError } from '../src/errors.js';
 import { createLogger, silentLogger } from '../src/logger.js';
 import { createArgoCdClient, syncGate, type ArgoCdClient } from '../src/promoter/argocd.js';
 import { createSchemaRegistry, type SchemaRegistry } from '../src/schemas/registry.js';
-import { startFakeArgoCd, type FakeArgoCd } from '../src/sandbox/fake-argocd.js';
+import { startFakeArgoCd, type FakeArgoCd } from './support/fake-argocd.js';
 
 const SHA = '1'.repeat(40);
 const NEXT = '2'.repeat(40);

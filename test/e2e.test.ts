@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/logger.js';
 import type { TickReport } from '../src/promoter/reconcile.js';
 import type { CanaryState } from '../src/promoter/state.js';
-import { cleanGitEnv } from '../src/sandbox/git-remote.js';
-import { Environment } from '../src/sandbox/environment.js';
+import { cleanGitEnv } from './support/git-remote.js';
+import { Environment } from './support/environment.js';
 
 const GOOD = 'ghcr.io/docuthinker/backend:1.5.0';
 const BAD = 'ghcr.io/docuthinker/backend:1.6.0-bad';

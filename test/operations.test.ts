@@ -10,7 +10,7 @@ import { GitWorkspace } from '../src/promoter/git.js';
 import { applyOperation, type Operation } from '../src/promoter/operations.js';
 import type { GitPort } from '../src/promoter/ports.js';
 import { repoRoot } from '../src/schemas/registry.js';
-import { cleanGitEnv, commitToRemote, createSeededRemote } from '../src/sandbox/git-remote.js';
+import { cleanGitEnv, commitToRemote, createSeededRemote } from './support/git-remote.js';
 
 const VS = 'gitops/istio/traffic-management/virtualservices/backend.yaml';
 const CANARY = 'gitops/apps/backend/base/deployment-canary.yaml';

@@ -11,8 +11,8 @@ import type { CanaryTarget } from '../src/analysis/istio-queries.js';
 import { fetchWindows } from '../src/analysis/windows.js';
 import type { Window } from '../src/analysis/types.js';
 import { canaryPolicySchema, type CanaryPolicy } from '../src/promoter/policy.js';
-import { startMeshSimulator, type MeshSimulator } from '../src/sandbox/mesh-simulator.js';
-import { startPrometheus, type PrometheusProcess } from '../src/sandbox/prometheus.js';
+import { startMeshSimulator, type MeshSimulator } from './support/mesh-simulator.js';
+import { startPrometheus, type PrometheusProcess } from './support/prometheus.js';
 
 const run = promisify(execFile);
 

@@ -11,10 +11,10 @@ import { parsePromoterConfig } from '../src/promoter/config.js';
 import type { GitPort } from '../src/promoter/ports.js';
 import { reconcileOnce, type CanaryReport } from '../src/promoter/reconcile.js';
 import { repoRoot } from '../src/schemas/registry.js';
-import { fastPolicyText } from '../src/sandbox/environment.js';
-import { startFakeArgoCd, type FakeArgoCd } from '../src/sandbox/fake-argocd.js';
-import { cleanGitEnv, commitToRemote, createSeededRemote } from '../src/sandbox/git-remote.js';
-import { startPrometheus, type PrometheusProcess } from '../src/sandbox/prometheus.js';
+import { fastPolicyText } from './support/environment.js';
+import { startFakeArgoCd, type FakeArgoCd } from './support/fake-argocd.js';
+import { cleanGitEnv, commitToRemote, createSeededRemote } from './support/git-remote.js';
+import { startPrometheus, type PrometheusProcess } from './support/prometheus.js';
 
 const VS = 'gitops/istio/traffic-management/virtualservices/backend.yaml';
 const CANARY = 'gitops/apps/backend/base/deployment-canary.yaml';

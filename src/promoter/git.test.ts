@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PermanentError, TransientError } from '../errors.js';
 import { createLogger, silentLogger } from '../logger.js';
-import { cleanGitEnv, commitToRemote, createSeededRemote } from '../sandbox/git-remote.js';
+import { cleanGitEnv, commitToRemote, createSeededRemote } from '../../test/support/git-remote.js';
 import {
   GitAuthError,
   GitPermanentError,

@@ -140,7 +140,7 @@ export function gitEnvironment(base: NodeJS.ProcessEnv = process.env): NodeJS.Pr
 }
 
 /**
- * Runs one git command (no shell). Exposed for the sandbox helpers; product code goes through GitWorkspace.
+ * Runs one git command (no shell). Product code goes through GitWorkspace.
  * Throws a GitTransientError / GitPermanentError whose message has been through `redact`.
  */
 export function runGit(args: readonly string[], options: RunGitOptions): Promise<GitResult> {

@@ -3,9 +3,9 @@
 import { cp, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { PermanentError } from '../errors.js';
-import { silentLogger } from '../logger.js';
-import { GitWorkspace, gitEnvironment, normalizeRepoPath, runGit, type GitIdentity } from '../promoter/git.js';
+import { PermanentError } from '../../src/errors.js';
+import { silentLogger } from '../../src/logger.js';
+import { GitWorkspace, gitEnvironment, normalizeRepoPath, runGit, type GitIdentity } from '../../src/promoter/git.js';
 
 export const SANDBOX_PERSON: GitIdentity = { name: 'Dana Developer', email: 'dana@example.test' };
 

@@ -6,7 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import type { Logger } from '../logger.js';
+import type { Logger } from '../../src/logger.js';
 
 export interface PrometheusProcess {
   url: string;

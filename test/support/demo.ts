@@ -1,8 +1,8 @@
 // `promoter demo`: a healthy canary promoted through every step and finalized, then a bad one
 // rolled back, on loopback with real Prometheus and git; progress is printed live.
-import { createLogger, type Logger } from '../logger.js';
-import { formatCanaryLine } from '../promoter/report.js';
-import type { CanaryReport, TickReport } from '../promoter/reconcile.js';
+import { createLogger, type Logger } from '../../src/logger.js';
+import { formatCanaryLine } from '../../src/promoter/report.js';
+import type { CanaryReport, TickReport } from '../../src/promoter/reconcile.js';
 import { DEMO_CANARY, Environment } from './environment.js';
 
 export interface DemoOptions {

@@ -5,7 +5,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { isDeepStrictEqual } from 'node:util';
 import { stringify } from 'yaml';
-import { createSchemaRegistry, type DocumentValidator, type SchemaIssue, type SchemaRegistry } from '../schemas/registry.js';
+import { createSchemaRegistry, type DocumentValidator, type SchemaIssue, type SchemaRegistry } from '../../src/schemas/registry.js';
 
 export interface ApplicationSeed {
   name: string;

@@ -1,7 +1,7 @@
 // What the simulator reads from manifests and what it serves on /metrics (the git-following loop is
 // exercised against a real repository and Prometheus in test/prometheus.test.ts).
 import { describe, expect, it } from 'vitest';
-import { canaryPolicySchema } from '../promoter/policy.js';
+import { canaryPolicySchema } from '../../src/promoter/policy.js';
 import { MeshApplyError, readArmImage, readRouteWeights, renderMetrics } from './mesh-simulator.js';
 import { emptyCodeCounters, type ArmCounters } from './traffic.js';
 

@@ -5,10 +5,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
-import { ENVOY_BUCKETS_MS } from '../analysis/settings.js';
-import { errorMessage } from '../errors.js';
-import type { Logger } from '../logger.js';
-import type { CanaryPolicy } from '../promoter/policy.js';
+import { ENVOY_BUCKETS_MS } from '../../src/analysis/settings.js';
+import { errorMessage } from '../../src/errors.js';
+import type { Logger } from '../../src/logger.js';
+import type { CanaryPolicy } from '../../src/promoter/policy.js';
 import type { FakeArgoCd } from './fake-argocd.js';
 import { poisson, recordRequests, seededRandom, splitByWeight, type ArmBehaviour, type ArmCounters, type Random } from './traffic.js';
 

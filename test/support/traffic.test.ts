@@ -1,6 +1,6 @@
 // Seeded traffic: reproducible draws, the right means, and counters that add up.
 import { describe, expect, it } from 'vitest';
-import { ENVOY_BUCKETS_MS } from '../analysis/settings.js';
+import { ENVOY_BUCKETS_MS } from '../../src/analysis/settings.js';
 import { binomial, bucketIndex, normalCdf, poisson, recordRequests, seededRandom, splitByWeight, type ArmCounters } from './traffic.js';
 
 function mean(draw: () => number, n: number): number {
