@@ -60,6 +60,7 @@ export async function createPromoter(config: PromoterConfig, logger: Logger, ove
   });
   const argoClient = createArgoCdClient({
     logger: logger.child({ component: 'argocd' }),
+    timeoutMs: config.argocd.timeout * 1000,
     ...(overrides.kubeConfigYaml !== undefined
       ? { kubeConfigYaml: overrides.kubeConfigYaml }
       : config.argocd.kubeconfig !== undefined

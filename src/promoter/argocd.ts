@@ -1,9 +1,17 @@
 // The one module that talks to Argo CD, through the Kubernetes API for applications.argoproj.io:
 // read an Application's sync/health status, and ask for a sync of an exact Git revision.
-import { CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { PermanentError, TransientError, errorMessage } from '../errors.js';
+import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import type { PermanentError, TransientError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { stripCredentials } from '../logger.js';
+import {
+  classifyKubernetesError,
+  connectKubernetes,
+  isApiFailure,
+  KubernetesPermanentError,
+  KubernetesTransientError,
+  type KubernetesLimits,
+  type KubernetesSource,
+} from './kubernetes.js';
 
 export type SyncStatus = 'Synced' | 'OutOfSync' | 'Unknown';
 
@@ -20,35 +28,18 @@ export interface ArgoCdClient {
   requestSync(name: string, namespace: string, revision: string, info?: SyncInfo[]): Promise<'requested' | 'already-running'>;
 }
 
-export interface ArgoCdClientOptions {
-  /** a kubeconfig document; otherwise in-cluster service-account credentials or the default kubeconfig. */
-  kubeConfigYaml?: string;
-  inCluster?: boolean;
+export interface ArgoCdClientOptions extends KubernetesSource, KubernetesLimits {
   logger: Logger;
 }
 
 /** Argo CD refused or cannot serve the request; a person has to act (RBAC, a missing app, a bad patch). */
-export class ArgoCdPermanentError extends PermanentError {
+export class ArgoCdPermanentError extends KubernetesPermanentError {
   override name = 'ArgoCdPermanentError';
-  constructor(
-    message: string,
-    readonly status?: number,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
 
 /** The Kubernetes API is unreachable, overloaded or failing; try again next tick. */
-export class ArgoCdTransientError extends TransientError {
+export class ArgoCdTransientError extends KubernetesTransientError {
   override name = 'ArgoCdTransientError';
-  constructor(
-    message: string,
-    readonly status?: number,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
 
 export const ARGOCD_GROUP = 'argoproj.io';
@@ -185,91 +176,25 @@ export function syncRequestPatch(revision: string, resourceVersion: string | und
   };
 }
 
-interface ApiFailure {
-  code: number;
-  body?: unknown;
-}
-
-function isApiFailure(error: unknown): error is ApiFailure {
-  return error instanceof Error && typeof (error as Partial<ApiFailure>).code === 'number';
-}
-
-/** node-fetch's system errors (ECONNREFUSED, ETIMEDOUT, ...) and aborts; anything else is a local mistake. */
-function isNetworkFailure(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  const code = (error as { code?: unknown }).code;
-  return error.name === 'FetchError' || error.name === 'AbortError' || (typeof code === 'string' && /^(E[A-Z]+|UND_ERR)/.test(code));
-}
-
-function statusMessage(body: unknown): string | undefined {
-  try {
-    const parsed = object(typeof body === 'string' ? JSON.parse(body) : body);
-    return text(parsed.message);
-  } catch {
-    return undefined;
-  }
-}
-
 type Verb = 'get' | 'patch';
 
 function describeFailure(error: unknown, verb: Verb, name: string, namespace: string, server: string): PermanentError | TransientError {
-  const target = `applications.argoproj.io "${name}" in namespace "${namespace}"`;
-  if (!isApiFailure(error)) {
-    const detail = stripCredentials(errorMessage(error));
-    if (isNetworkFailure(error)) {
-      return new ArgoCdTransientError(`cannot reach the Kubernetes API at ${server} to ${verb} ${target}: ${detail}`);
-    }
-    return new ArgoCdPermanentError(`cannot call the Kubernetes API at ${server} to ${verb} ${target}: ${detail}`);
-  }
-  const { code } = error;
-  const detail = statusMessage(error.body);
-  const suffix = detail !== undefined ? `: ${stripCredentials(detail)}` : '';
-  const cause = new Error(`HTTP ${code}${suffix}`);
-  if (code === 404) {
-    return new ArgoCdPermanentError(`Argo CD Application "${name}" not found in namespace "${namespace}" at ${server}`, code, { cause });
-  }
-  if (code === 401) {
-    return new ArgoCdPermanentError(
-      `the Kubernetes API at ${server} rejected the promoter's credentials (401) when it tried to ${verb} ${target}; check the service account token`,
-      code,
-      { cause },
-    );
-  }
-  if (code === 403) {
-    return new ArgoCdPermanentError(
-      `the promoter's Role lacks "${verb}" on applications.argoproj.io in namespace "${namespace}" (403 for "${name}")${suffix}`,
-      code,
-      { cause },
-    );
-  }
-  if (code === 429 || code >= 500) {
-    return new ArgoCdTransientError(`the Kubernetes API at ${server} answered ${code} to ${verb} ${target}${suffix}`, code, { cause });
-  }
-  return new ArgoCdPermanentError(`the Kubernetes API at ${server} refused to ${verb} ${target} (${code})${suffix}`, code, { cause });
-}
-
-function loadKubeConfig(options: ArgoCdClientOptions): KubeConfig {
-  const config = new KubeConfig();
-  try {
-    if (options.kubeConfigYaml !== undefined) config.loadFromString(options.kubeConfigYaml);
-    else if (options.inCluster === true) config.loadFromCluster();
-    else config.loadFromDefault();
-  } catch (error) {
-    // The kubeconfig holds the token: name the source, never echo the content.
-    const source = options.kubeConfigYaml !== undefined ? 'the given kubeconfig' : options.inCluster === true ? 'the in-cluster service account' : 'the default kubeconfig';
-    throw new PermanentError(`cannot load Kubernetes credentials from ${source}`, { cause: new Error(stripCredentials(errorMessage(error))) });
-  }
-  if (config.getCurrentCluster() === null) {
-    throw new PermanentError('the kubeconfig has no current cluster (set current-context)');
-  }
-  return config;
+  return classifyKubernetesError(
+    error,
+    { verb, resource: 'applications.argoproj.io', name, namespace, server },
+    {
+      notFound: `Argo CD Application "${name}" not found in namespace "${namespace}" at ${server}`,
+      permanent: ArgoCdPermanentError,
+      transient: ArgoCdTransientError,
+    },
+  );
 }
 
 /** Builds the client from a kubeconfig, the in-cluster service account, or the default kubeconfig. */
 export function createArgoCdClient(options: ArgoCdClientOptions): ArgoCdClient {
-  const config = loadKubeConfig(options);
-  const server = stripCredentials(config.getCurrentCluster()?.server ?? 'unknown server');
-  const api = config.makeApiClient(CustomObjectsApi);
+  const connection = connectKubernetes(options, options);
+  const server = connection.server;
+  const api = connection.api(CustomObjectsApi);
   const logger = options.logger.child({ component: 'argocd', server });
   // The generated client would send application/json-patch+json; a merge patch needs its own header.
   const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);

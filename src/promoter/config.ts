@@ -33,9 +33,10 @@ export const promoterConfigSchema = z
       .object({
         kubeconfig: z.string().optional().describe('path to a kubeconfig; omit in a cluster to use the pod service account'),
         inCluster: z.boolean().default(false),
+        timeout: durationSeconds.default(10).describe('deadline of every Kubernetes API call (Applications and the Lease), body included'),
       })
       .strict()
-      .default({ inCluster: false }),
+      .default({ inCluster: false, timeout: 10 }),
     http: z
       .object({
         listen: z
