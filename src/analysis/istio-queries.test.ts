@@ -6,6 +6,7 @@ import {
   escapeLabelValue,
   escapeRegex,
   groupTargets,
+  InvalidLabelNameError,
   isServerError,
   latencyBucketsQuery,
   leLabelSpellings,
@@ -128,5 +129,32 @@ describe('isServerError', () => {
     [undefined, false],
   ])('%s -> %s', (code, expected) => {
     expect(isServerError(code)).toBe(expected);
+  });
+});
+
+// Issue 11 item 7: `armLabel: x=~".+"} or vector(1) or up{x` was sent to Prometheus as written.
+describe('label names from a policy', () => {
+  const injection = 'x=~".+"} or vector(1) or up{x';
+
+  it('are refused by the policy schema', () => {
+    for (const field of ['armLabel', 'serviceLabel', 'namespaceLabel']) {
+      const result = prometheusSelectorSchema.safeParse({ [field]: injection });
+      expect(result.success).toBe(false);
+      expect(result.error?.issues[0]?.message).toContain('must be a Prometheus label name');
+    }
+    expect(prometheusSelectorSchema.safeParse({ armLabel: '1abc' }).success).toBe(false);
+    expect(prometheusSelectorSchema.safeParse({ armLabel: '_ok_Label9' }).success).toBe(true);
+  });
+
+  it('are refused by the query builder even when the schema was bypassed', () => {
+    const group = groupTargets([target('backend', { armLabel: injection })])[0]!;
+    expect(() => requestsQuery(group)).toThrow(InvalidLabelNameError);
+    expect(() => latencyBucketsQuery(group, [500])).toThrow(/not a Prometheus label name/);
+    expect(() => armSelector(target('backend', { serviceLabel: 'a b' }), 'canary')).toThrow(InvalidLabelNameError);
+  });
+
+  it('keep label values escaped, so PromQL in a value stays a string', () => {
+    const query = requestsQuery(groupTargets([target('x"} or vector(1) or up{x="')])[0]!);
+    expect(query).toContain('destination_service_name="x\\"} or vector(1) or up{x=\\""');
   });
 });

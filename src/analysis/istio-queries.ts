@@ -1,7 +1,8 @@
 // PromQL for Istio's standard metrics: label escaping, one batched selector per group of canaries
 // that share selector settings, and the series-to-canary mapping. Pure: builds strings, reads labels.
 import type { Arm } from './types.js';
-import type { PrometheusSelector } from './settings.js';
+import { PermanentError } from '../errors.js';
+import { LABEL_NAME, type PrometheusSelector } from './settings.js';
 
 export const REQUESTS_METRIC = 'istio_requests_total';
 export const DURATION_BUCKET_METRIC = 'istio_request_duration_milliseconds_bucket';
@@ -24,8 +25,20 @@ export function escapeRegex(value: string): string {
   return value.replace(/[\\.+*?()|[\]{}^$]/g, '\\$&');
 }
 
+/** A label name that does not fit Prometheus' grammar: it would be PromQL injected as written. */
+export class InvalidLabelNameError extends PermanentError {
+  override name = 'InvalidLabelNameError';
+}
+
+/** The label name itself, or an InvalidLabelNameError: the schema checks it, the query builder checks again. */
+export function checkLabelName(label: string): string {
+  if (!LABEL_NAME.test(label)) throw new InvalidLabelNameError(`not a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*): ${JSON.stringify(label)}`);
+  return label;
+}
+
 /** `label=~"a|b"` matching exactly these literal values (anchored by PromQL), or `label="a"` for one. */
 export function matchAny(label: string, values: readonly string[]): string {
+  checkLabelName(label);
   const distinct = [...new Set(values)].sort();
   if (distinct.length === 1) return `${label}="${escapeLabelValue(distinct[0] ?? '')}"`;
   return `${label}=~"${escapeLabelValue(distinct.map(escapeRegex).join('|'))}"`;

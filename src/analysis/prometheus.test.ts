@@ -8,6 +8,7 @@ import {
   parseSampleValue,
   PrometheusEmptyResultError,
   PrometheusQueryError,
+  PrometheusResponseTooLargeError,
   PrometheusUnreachableError,
 } from './prometheus.js';
 
@@ -226,5 +227,55 @@ describe('createPrometheusClient', () => {
     };
     await createPrometheusClient({ baseUrl: 'http://prometheus.example:9090', fetch: fakeFetch }).instant('up');
     expect(calls).toEqual(['http://prometheus.example:9090/api/v1/query']);
+  });
+
+  // Issue 11 item 6: a 100 MB body once took 503 MB RSS and ran past the timeout.
+  it('refuses a 100 MB answer while streaming it, without reading it all', async () => {
+    let written = 0;
+    const chunk = Buffer.alloc(1024 * 1024, 0x20);
+    const { url } = await serve((_s, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"status":"success","data":{"resultType":"vector","result":[');
+      const pump = (): void => {
+        while (written < 100 * chunk.length) {
+          written += chunk.length;
+          if (!res.write(chunk)) {
+            res.once('drain', pump);
+            return;
+          }
+        }
+        res.end(']}}');
+      };
+      res.on('error', () => undefined);
+      pump();
+    });
+    const error: unknown = await createPrometheusClient({ baseUrl: url, maxResponseBytes: 4 * 1024 * 1024 })
+      .instant('up')
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PrometheusResponseTooLargeError);
+    expect(error).toBeInstanceOf(TransientError);
+    expect((error as Error).message).toMatch(/over the 4194304-byte limit: http:\/\/127\.0\.0\.1:\d+\/api\/v1\/query \(query: up\)/);
+    expect(written).toBeLessThan(100 * chunk.length);
+  });
+
+  it('refuses an answer whose content-length is over the limit before reading it', async () => {
+    const { url } = await serve((_s, res) => {
+      const body = JSON.stringify({ status: 'success', data: { resultType: 'vector', result: [] }, pad: 'x'.repeat(5000) });
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    });
+    await expect(createPrometheusClient({ baseUrl: url, maxResponseBytes: 1000 }).instant('up')).rejects.toBeInstanceOf(PrometheusResponseTooLargeError);
+  });
+
+  it('counts reading and parsing the body against the timeout', async () => {
+    const { url } = await serve((_s, res) => json(res, 200, { status: 'success', data: { resultType: 'vector', result: [] } }));
+    // A clock that jumps past the timeout between the request and the end of the parse.
+    let t = 0;
+    const now = () => (t += 1100);
+    const error: unknown = await createPrometheusClient({ baseUrl: url, timeoutMs: 1000, now })
+      .instant('up')
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PrometheusUnreachableError);
+    expect((error as Error).message).toContain('timed out after 1000 ms');
   });
 });

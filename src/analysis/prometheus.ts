@@ -38,8 +38,12 @@ export interface PrometheusClient {
 export interface PrometheusClientOptions {
   baseUrl: string;
   fetch?: typeof fetch;
-  /** per request, including reading the body; default 10000. */
+  /** per request, including reading and parsing the body; default 10000. */
   timeoutMs?: number;
+  /** the largest response body read; a bigger one is refused while streaming (default 32 MiB). */
+  maxResponseBytes?: number;
+  /** milliseconds, for the timeout that covers reading and parsing; default Date.now. */
+  now?: () => number;
   logger?: Logger;
 }
 
@@ -82,7 +86,13 @@ export class PrometheusEmptyResultError extends TransientError {
   }
 }
 
+/** The answer was bigger than maxResponseBytes: cut off while streaming, never buffered whole. */
+export class PrometheusResponseTooLargeError extends PrometheusUnreachableError {
+  override name = 'PrometheusResponseTooLargeError';
+}
+
 const DEFAULT_TIMEOUT_MS = 10_000;
+export const DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024;
 /** Shown in error messages; long batched queries are cut so a log line stays readable. */
 const QUERY_IN_MESSAGE_MAX = 400;
 
@@ -197,6 +207,37 @@ function rangeSeries(data: Record<string, unknown>): RangeSeries[] {
   return series;
 }
 
+class BodyTooLarge extends Error {
+  override name = 'BodyTooLarge';
+}
+
+/**
+ * The body as text, read chunk by chunk so a huge answer is refused at `maxBytes` instead of
+ * being buffered whole (a 100 MB body once took 503 MB RSS). The caller's signal bounds the read.
+ */
+async function readCapped(response: Response, maxBytes: number): Promise<string> {
+  const declared = Number(response.headers.get('content-length'));
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    await response.body?.cancel().catch(() => undefined);
+    throw new BodyTooLarge(`content-length ${declared} bytes`);
+  }
+  if (!response.body) return '';
+  const reader = response.body.getReader() as ReadableStreamDefaultReader<Uint8Array>;
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel().catch(() => undefined);
+      throw new BodyTooLarge(`more than ${maxBytes} bytes`);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks, size).toString('utf8');
+}
+
 function isTimeout(error: unknown): boolean {
   return error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
 }
@@ -216,6 +257,8 @@ function networkCause(error: unknown): string {
 export function createPrometheusClient(options: PrometheusClientOptions): PrometheusClient {
   const fetchImpl = options.fetch ?? globalThis.fetch;
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const maxBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+  const now = options.now ?? Date.now;
   const logger = options.logger;
   const base = parseBaseUrl(options.baseUrl);
 
@@ -227,7 +270,7 @@ export function createPrometheusClient(options: PrometheusClientOptions): Promet
     };
     if (base.authorization) headers.authorization = base.authorization;
     const where = `${url} (query: ${shortQuery(query)})`;
-    const started = Date.now();
+    const started = now();
     let status: number;
     let text: string;
     try {
@@ -239,18 +282,26 @@ export function createPrometheusClient(options: PrometheusClientOptions): Promet
         signal: AbortSignal.timeout(timeoutMs),
       });
       status = response.status;
-      text = await response.text();
+      text = await readCapped(response, maxBytes);
     } catch (error) {
+      if (error instanceof BodyTooLarge) {
+        throw new PrometheusResponseTooLargeError(`Prometheus answered ${error.message}, over the ${maxBytes}-byte limit: ${where}`, url, query, { cause: error });
+      }
       const why = isTimeout(error) ? `timed out after ${timeoutMs} ms` : `unreachable (${networkCause(error)})`;
       throw new PrometheusUnreachableError(`Prometheus ${why}: ${where}`, url, query, { cause: error });
     }
-    logger?.debug({ path, status, ms: Date.now() - started }, 'prometheus query');
 
     let body: ApiEnvelope | undefined;
     try {
       body = asRecord(JSON.parse(text));
     } catch {
       body = undefined;
+    }
+    // The timeout covers the parse too: a parse that ends past it is a timeout, not an answer.
+    const elapsed = now() - started;
+    logger?.debug({ path, status, ms: elapsed }, 'prometheus query');
+    if (elapsed > timeoutMs) {
+      throw new PrometheusUnreachableError(`Prometheus timed out after ${timeoutMs} ms (the answer took ${elapsed} ms to read and parse): ${where}`, url, query);
     }
     const apiError = typeof body?.error === 'string' ? body.error : undefined;
     const errorType = typeof body?.errorType === 'string' ? body.errorType : undefined;
@@ -323,7 +374,7 @@ export function createPrometheusClient(options: PrometheusClientOptions): Promet
           headers: base.authorization ? { authorization: base.authorization } : {},
           signal: AbortSignal.timeout(timeoutMs),
         });
-        await response.arrayBuffer();
+        await readCapped(response, 64 * 1024);
         return response.ok;
       } catch (error) {
         logger?.debug({ url, err: networkCause(error) }, 'prometheus not ready');

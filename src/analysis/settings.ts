@@ -38,13 +38,16 @@ export const DEFAULT_STEPS: StepSpec[] = [
   { weight: 100, minDwell: 300, maxDwell: 1800 },
 ];
 
+/** Prometheus' label-name grammar; a label name goes into PromQL unquoted, so nothing else may. */
+export const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+const labelName = z.string().regex(LABEL_NAME, 'must be a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)');
+
 export const prometheusSelectorSchema = z
   .object({
     reporter: z.enum(['destination', 'source', 'waypoint']).default('destination'),
-    serviceLabel: z.string().default('destination_service_name'),
-    namespaceLabel: z.string().default('destination_workload_namespace'),
-    armLabel: z
-      .string()
+    serviceLabel: labelName.default('destination_service_name'),
+    namespaceLabel: labelName.default('destination_workload_namespace'),
+    armLabel: labelName
       .default('destination_canonical_revision')
       .describe('the Istio label whose value tells stable and canary apart'),
     stableValue: z.string().default('stable'),

@@ -40,6 +40,7 @@ export function metricsPort(config: PromoterConfig, logger: Logger, fetchImpl?: 
   const client = createPrometheusClient({
     baseUrl: config.prometheus.url,
     timeoutMs: config.prometheus.timeout * 1000,
+    maxResponseBytes: config.prometheus.maxResponseBytes,
     logger,
     ...(fetchImpl ? { fetch: fetchImpl } : {}),
   });

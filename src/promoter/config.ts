@@ -23,7 +23,13 @@ export const promoterConfigSchema = z
     prometheus: z
       .object({
         url: z.string().url(),
-        timeout: durationSeconds.default(10),
+        timeout: durationSeconds.default(10).describe('per query, including reading and parsing the answer'),
+        maxResponseBytes: z
+          .number()
+          .int()
+          .positive()
+          .default(32 * 1024 * 1024)
+          .describe('a bigger answer is refused while streaming (the canary holds) instead of being buffered whole'),
         settle: durationSeconds
           .default(30)
           .describe('how far behind now the newest judged window must end: about one scrape interval, so a window is complete in Prometheus when judged'),
@@ -75,7 +81,13 @@ export function loadPromoterConfig(file: string): PromoterConfig {
   }
   const doc = parseDocument(text);
   if (doc.errors.length > 0) throw new ConfigError(file, doc.errors.map((e) => `YAML: ${e.message.split('\n')[0] ?? ''}`));
-  return parsePromoterConfig(doc.toJS(), file);
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    throw new ConfigError(file, [`YAML: ${(error as Error).message}`], { cause: error });
+  }
+  return parsePromoterConfig(value, file);
 }
 
 /** The remote URL with the token from the environment added for HTTPS remotes. */

@@ -57,4 +57,20 @@ describe('CanaryPolicy', () => {
     const committed = readFileSync(new URL('../../schemas/canary-policy.schema.json', import.meta.url), 'utf8');
     expect(committed).toBe(canaryPolicySchemaText());
   });
+
+  // Issue 11 item 11: the alias bomb was refused, but the message did not say which file.
+  it('refuses an alias bomb with an error naming the file', () => {
+    const bomb = [
+      'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]',
+      'b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]',
+      'c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]',
+      'd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]',
+      'e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]',
+      'f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]',
+      'g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]',
+    ].join('\n');
+    const error = configError(`${repoPolicy('backend')}\n${bomb}\n`, 'gitops/apps/evil/canary.yaml');
+    expect(error.file).toBe('gitops/apps/evil/canary.yaml');
+    expect(error.message).toMatch(/^gitops\/apps\/evil\/canary\.yaml: YAML: .*alias/i);
+  });
 });

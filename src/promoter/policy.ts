@@ -3,7 +3,7 @@
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { DEFAULT_STEPS, analysisSchema, stepSchema } from '../analysis/settings.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, errorMessage } from '../errors.js';
 
 export const POLICY_API_VERSION = 'delivery.docuthinker.io/v1alpha1';
 export const POLICY_KIND = 'CanaryPolicy';
@@ -107,7 +107,14 @@ export function parseCanaryPolicy(text: string, file: string): CanaryPolicy {
   if (doc.errors.length > 0) {
     throw new ConfigError(file, doc.errors.map((e) => `YAML: ${e.message.split('\n')[0] ?? e.message}`));
   }
-  const result = canaryPolicySchema.safeParse(doc.toJS());
+  let value: unknown;
+  try {
+    // toJS resolves aliases; an alias bomb throws here, and the error must still name the file.
+    value = doc.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    throw new ConfigError(file, [`YAML: ${errorMessage(error)}`], { cause: error });
+  }
+  const result = canaryPolicySchema.safeParse(value);
   if (!result.success) {
     throw new ConfigError(
       file,
