@@ -137,6 +137,35 @@ describe('judge', () => {
     expect(rollback.decision).toBe('rollback');
   });
 
+  it('judges the success-rate floor over the step, pooled (the issue 8 case: 0.53% of 14970 is not 0.9793)', () => {
+    // Ten windows at 10 %: 14970 canary requests with 79 5xx over the step (0.53 %), but the last
+    // window alone has 31 of 1497 (success 0.9793). The floor holds over the step, so it passes.
+    const errors = [6, 5, 5, 6, 5, 5, 6, 5, 5, 31];
+    const ws = errors.map((e, i) => ({ t: i * 60, canaryWeight: 10, canary: arm(1497, e), stable: arm(13473, 67) }));
+    const verdict = run(ws);
+    const success = verdict.evidence.guards.find((g) => g.name === 'success-rate');
+    expect(success?.status).toBe('pass');
+    expect(success?.value).toBeCloseTo(1 - 79 / 14970, 12);
+    expect(verdict.reason).toContain('canary 5xx 0.53% of 14970');
+    expect(verdict.decision).toBe('promote');
+    // The same step with the bad window's errors spread over the step still fails when pooled
+    // above 1 %: the floor is a floor on the step, not on a lucky window.
+    const bad = ws.map((w) => ({ ...w, canary: arm(1497, 16) }));
+    expect(run(bad).evidence.guards.find((g) => g.name === 'success-rate')).toMatchObject({ status: 'fail' });
+  });
+
+  it('never reports "no data" for a guard whose step has data, even when the last window is empty', () => {
+    // 782 canary requests in the step, none in the last window (the issue's "no data" beside 782).
+    const counts = [200, 195, 190, 197, 0];
+    const ws = counts.map((n, i) => ({ t: i * 60, canaryWeight: 5, canary: arm(n, 1), stable: arm(3800, 19) }));
+    ws[4] = { ...ws[4]!, canary: arm(0, 0) };
+    const liveNoData = { name: 'latency-p99', value: null, threshold: 500, op: '<=' as const, status: 'no-data' as const };
+    const verdict = judge({ windows: ws, settings: DEFAULT_ANALYSIS, steps: DEFAULT_STEPS, latencyBucketsMs: buckets, guards: [liveNoData] });
+    expect(verdict.evidence.canary.requests).toBe(782);
+    for (const guard of verdict.evidence.guards) expect(guard.status).not.toBe('no-data');
+    expect(verdict.reason).not.toMatch(/no data/);
+  });
+
   it('lets a caller guard replace the built-in one of the same name', () => {
     const live = { name: 'latency-p99', value: 900, threshold: 500, op: '<=' as const, status: 'fail' as const, query: 'histogram_quantile(...)' };
     const verdict = judge({ windows: healthy(5), settings: DEFAULT_ANALYSIS, steps: DEFAULT_STEPS, latencyBucketsMs: buckets, guards: [live] });

@@ -193,10 +193,16 @@ function builtInGuards(canary: ArmSummary, settings: AnalysisSettings): GuardOut
   ];
 }
 
+/**
+ * A caller's guard named like a built-in replaces it, except that a caller's "no data" never
+ * replaces a built-in that has data: a guard with data never reports "no data".
+ */
 function mergeGuards(builtIn: GuardOutcome[], extra: GuardOutcome[] | undefined): GuardOutcome[] {
   if (extra === undefined || extra.length === 0) return builtIn;
-  const replaced = new Set(extra.map((g) => g.name));
-  return [...builtIn.filter((g) => !replaced.has(g.name)), ...extra];
+  const withData = new Set(builtIn.filter((g) => g.status !== 'no-data').map((g) => g.name));
+  const kept = extra.filter((g) => !(g.status === 'no-data' && withData.has(g.name)));
+  const replaced = new Set(kept.map((g) => g.name));
+  return [...builtIn.filter((g) => !replaced.has(g.name)), ...kept];
 }
 
 const pct = (rate: number | null): string => (rate === null ? 'n/a' : `${(rate * 100).toFixed(2)}%`);
@@ -264,11 +270,10 @@ export function judgeWithState(input: JudgeInput, state: AnalysisState): Verdict
   const stableStep = totals(stepWindows, 'stable');
   const canary = armSummary(canaryStep, latencyBucketsMs);
   const stable = armSummary(stableStep, latencyBucketsMs);
-  // The absolute guards judge the latest interval, as the live PromQL checks do; the evidence
-  // summarises the whole step.
-  const lastWindow = windows.at(-1);
-  const latest = lastWindow === undefined ? canary : armSummary(totals([lastWindow], 'canary'), latencyBucketsMs);
-  const guards = mergeGuards(builtInGuards(latest, settings), input.guards);
+  // The absolute guards judge the step's complete windows, pooled: the success rate is errors
+  // over requests of the whole step and the p99 is histogram_quantile over the step's summed
+  // bucket increases, so the guard and the evidence printed beside it are the same numbers.
+  const guards = mergeGuards(builtInGuards(canary, settings), input.guards);
 
   const summaries: SequentialSummary[] = state.states.map((s) => summarizeSequential(s));
   const metrics: MetricEvidence[] = state.metrics.map((metric, i) => {

@@ -1,7 +1,9 @@
-// Absolute guards evaluated live in Prometheus over the current step: the canary's p99 latency
-// and the policy's custom PromQL checks. No data is reported as `no-data`, never as a pass.
+// The policy's custom PromQL checks, evaluated live in Prometheus. No data is reported as
+// `no-data`, never as a pass. The built-in success-rate and p99 guards are not queried here: the
+// judge computes them over the step's complete windows (pooled counts, histogram_quantile over the
+// step's bucket increases), from the same integer counts the sequential test uses.
 import { guardOutcome as outcome } from './comparison.js';
-import { armSelector, DURATION_BUCKET_METRIC, escapeLabelValue, type CanaryTarget } from './istio-queries.js';
+import { DURATION_BUCKET_METRIC, armSelector, escapeLabelValue, type CanaryTarget } from './istio-queries.js';
 import type { InstantSample, PrometheusClient } from './prometheus.js';
 import type { AnalysisSettings } from './settings.js';
 import type { GuardOutcome } from './types.js';
@@ -9,9 +11,13 @@ import type { GuardOutcome } from './types.js';
 type Op = GuardOutcome['op'];
 
 
-/** The p99 of the canary's request durations (ms) over the last `spanSeconds`. */
-export function canaryP99Query(target: CanaryTarget, spanSeconds: number): string {
-  return `histogram_quantile(0.99, sum by (le) (increase(${DURATION_BUCKET_METRIC}{${armSelector(target, 'canary')}}[${spanSeconds}s])))`;
+/**
+ * The PromQL equivalent of the judge's p99 guard, for a person to paste: histogram_quantile over
+ * the canary's bucket increases in the `spanSeconds` before `endUnix` (the step's complete windows).
+ */
+export function canaryP99Query(target: CanaryTarget, spanSeconds: number, endUnix?: number): string {
+  const at = endUnix === undefined ? '' : ` @ ${Math.round(endUnix)}`;
+  return `histogram_quantile(0.99, sum by (le) (increase(${DURATION_BUCKET_METRIC}{${armSelector(target, 'canary')}}[${spanSeconds}s]${at})))`;
 }
 
 const PLACEHOLDER = /\$(service|namespace|canary|stable|interval)\b/g;
@@ -42,10 +48,10 @@ export function decidingValue(samples: readonly InstantSample[], op: Op): number
 }
 
 /**
- * Evaluates the canary's live guards at `span.now` over the current step (at least one second).
- * A query Prometheus rejects is thrown as PrometheusQueryError, not reported as a `fail`: a typo
- * in a policy is a person's to fix and must not roll back a healthy canary. Unreachable
- * Prometheus is thrown too (transient), so the caller holds instead of judging without data.
+ * Evaluates the policy's custom checks at `span.now`. A query Prometheus rejects is thrown as
+ * PrometheusQueryError, not reported as a `fail`: a typo in a policy is a person's to fix and must
+ * not roll back a healthy canary. Unreachable Prometheus is thrown too (transient), so the caller
+ * holds instead of judging without data. No custom checks: no query at all.
  */
 export async function evaluateLiveGuards(
   client: PrometheusClient,
@@ -53,16 +59,7 @@ export async function evaluateLiveGuards(
   settings: AnalysisSettings,
   span: { stepStart: number; now: number },
 ): Promise<GuardOutcome[]> {
-  const spanSeconds = Math.max(1, Math.round(span.now - span.stepStart));
-  const p99Query = canaryP99Query(target, spanSeconds);
   const checks = settings.custom.map((check) => ({ check, query: substituteCheckQuery(check.query, target, settings.interval) }));
-  const [p99Samples, ...checkSamples] = await Promise.all([
-    client.instant(p99Query, { time: span.now }),
-    ...checks.map(({ query }) => client.instant(query, { time: span.now })),
-  ]);
-  const results: GuardOutcome[] = [outcome('latency-p99', decidingValue(p99Samples ?? [], '<='), '<=', settings.latencyP99.maxMs, p99Query)];
-  checks.forEach(({ check, query }, i) => {
-    results.push(outcome(check.name, decidingValue(checkSamples[i] ?? [], check.op), check.op, check.threshold, query));
-  });
-  return results;
+  const samples = await Promise.all(checks.map(({ query }) => client.instant(query, { time: span.now })));
+  return checks.map(({ check, query }, i) => outcome(check.name, decidingValue(samples[i] ?? [], check.op), check.op, check.threshold, query));
 }

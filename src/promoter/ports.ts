@@ -78,7 +78,7 @@ export interface MetricsPort {
     targets: CanaryTarget[],
     range: { start: number; end: number; intervalSeconds: number; latencyBucketsMs: readonly number[] },
   ): Promise<Map<string, Window[]>>;
-  /** live absolute guards (p99 via histogram_quantile, custom PromQL) over the current step. */
+  /** the policy's custom PromQL checks, live; success rate and p99 are the judge's, from the windows. */
   guards(target: CanaryTarget, settings: AnalysisSettings, span: { stepStart: number; now: number }): Promise<GuardOutcome[]>;
 }
 
