@@ -88,14 +88,27 @@ describe_manifest() {
   ' "$1"
 }
 
-# The Applications the root app-of-apps will create, with their waves, for the plan.
+# What the root app-of-apps will create, with sync waves, for the plan: every document of every
+# file in argocd/apps, by its own kind (promoter-rbac.yaml holds a Role and a RoleBinding, not an
+# Application). A document without a sync-wave annotation is in wave 0, as Argo CD has it.
 describe_applications() {
-  local file name wave
+  local file
   for file in "${REPO_ROOT}"/argocd/apps/*.yaml; do
-    name="$(awk '/^metadata:/ { m = 1; next } m && /^  name:/ { print $2; exit }' "${file}")"
-    wave="$(awk -F'"' '/argocd.argoproj.io\/sync-wave:/ { print $2; exit }' "${file}")"
-    printf '%s\t%s\n' "${wave:-0}" "${name}"
-  done | sort -n -k1,1 | awk -F'\t' '{ printf "      wave %s: Application argocd/%s\n", $1, $2 }'
+    awk '
+      function flush() {
+        if (kind != "") printf "%s\t%s\t%s%s\n", (wave != "" ? wave : 0), kind, (namespace != "" ? namespace "/" : ""), name
+        kind = ""; name = ""; namespace = ""; wave = ""; in_meta = 0
+      }
+      /^---/ { flush(); next }
+      /^kind:/ { kind = $2; next }
+      /^metadata:/ { in_meta = 1; next }
+      /^[^[:space:]#]/ { in_meta = 0 }
+      in_meta && /^  name:/ { name = $2 }
+      in_meta && /^  namespace:/ { namespace = $2 }
+      in_meta && /argocd\.argoproj\.io\/sync-wave:/ { wave = $2; gsub(/"/, "", wave) }
+      END { flush() }
+    ' "${file}"
+  done | sort -s -n -k1,1 | awk -F'\t' '{ printf "      wave %s: %s %s\n", $1, $2, $3 }'
 }
 
 DRY_RUN=false

@@ -73,6 +73,17 @@ describe('bootstrap.sh --dry-run', () => {
     expect([...order].sort((a, b) => a - b)).toEqual(order);
   });
 
+  it('names every object the root app creates by its own kind: the promoter RBAC is a Role and a RoleBinding', () => {
+    const { stdout } = bootstrap('--dry-run', 'docuthinker-prod', 'production');
+
+    expect(stdout).toContain('wave 0: Role argocd/docuthinker-promoter\n');
+    expect(stdout).toContain('wave 0: RoleBinding argocd/docuthinker-promoter\n');
+    // The promoter's own Application is listed once, in its wave, and never as wave 0.
+    expect(stdout).not.toContain('wave 0: Application argocd/docuthinker-promoter');
+    expect(stdout.match(/: Application argocd\/docuthinker-promoter\n/g)).toHaveLength(1);
+    expect(stdout).toMatch(/wave [1-9]\d*: Application argocd\/docuthinker-promoter\n/);
+  });
+
   it('accepts --dry-run after the positional arguments too', () => {
     const { status, stdout } = bootstrap('docuthinker-prod', 'production', '--dry-run');
 

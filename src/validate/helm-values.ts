@@ -1,8 +1,10 @@
 // Helm values files under the Istio installation and addons folders: each top-level key must be one
 // the chart reads (Helm silently ignores a misspelt key). The allow-lists come from the charts'
-// values.yaml (Istio 1.30 charts, kube-prometheus-stack, prometheus, grafana, jaeger, kiali-server).
+// values.yaml (Istio 1.30 charts, kube-prometheus-stack, prometheus, grafana, jaeger, kiali-server). A chart
+// pinned in ../shared/schemas/helm is checked at every depth against its real values.yaml instead (helm-charts.ts).
 import { posix } from 'node:path';
 import { findingAt } from './codes.js';
+import { unknownValueKeys, type HelmChartSchema } from './helm-charts.js';
 import { encodePointer } from './load.js';
 import { obj } from './shape.js';
 import type { Finding, LoadedDocument } from './types.js';
@@ -124,7 +126,14 @@ export function chartsFromApplications(docs: LoadedDocument[]): Map<string, stri
   return charts;
 }
 
-export function checkHelmValues(doc: LoadedDocument, chartHint?: string): Finding[] {
+export function checkHelmValues(doc: LoadedDocument, chartHint?: string, schema?: HelmChartSchema): Finding[] {
+  if (schema) {
+    // The pinned chart's own values.yaml (and services.md, and Kiali's CRD) knows every key, at every depth.
+    const values = obj(doc.body) ?? {};
+    return unknownValueKeys(schema, values).map(({ path }) =>
+      findingAt(doc, encodePointer(path), 'DT5003', `"${path.join('.')}" is not a value of chart ${schema.name} ${schema.version} (not in its values.yaml${schema.crdSpec ? ' nor in the CRD it configures' : ''}): Helm would ignore it`),
+    );
+  }
   const chart = chartHint ?? chartOf(doc.repoPath);
   if (chart === undefined || CHART_KEYS[chart] === undefined) {
     return [findingAt(doc, '', 'DT5002', `a values file for ${chart === undefined ? 'a chart' : `chart ${chart}, which`} this tool does not know; not checked`)];

@@ -9,6 +9,7 @@ import { checkCanaryPolicy } from './canary-policy.js';
 import { findingAt } from './codes.js';
 import { checkCrossReferences } from './cross-refs.js';
 import { chartsFromApplications, checkHelmValues, isHelmValuesFile } from './helm-values.js';
+import { checkHelmReleases, helmContext } from './helm-releases.js';
 import { checkIstioRules } from './istio-rules.js';
 import { checkKustomization, isKustomization, kustomizeNamespaces } from './kustomize.js';
 import { displayName, expandPaths, findRepoRoot, parseManifestText, repoFilesAt, toPosix } from './load.js';
@@ -61,11 +62,12 @@ export async function validatePaths(paths: string[], options: ValidateOptions = 
   });
 
   const charts = chartsFromApplications(documents);
+  const helm = helmContext(documents, registry.dir);
   for (const doc of documents) {
     try {
       if (isKustomization(doc)) findings.push(...checkKustomization(doc, repo));
       else if (doc.apiVersion === undefined || doc.kind === undefined) {
-        if (isHelmValuesFile(doc.repoPath) || charts.has(doc.repoPath)) findings.push(...checkHelmValues(doc, charts.get(doc.repoPath)));
+        if (isHelmValuesFile(doc.repoPath) || charts.has(doc.repoPath)) findings.push(...checkHelmValues(doc, charts.get(doc.repoPath), helm.schemaFor(doc.repoPath)));
         else findings.push(findingAt(doc, '', 'DT0002', 'not a Kubernetes object (no apiVersion/kind) and not a known values file; not checked'));
       } else if (isPolicy(doc)) findings.push(...checkCanaryPolicy(doc, documents, repo));
       else {
@@ -87,6 +89,11 @@ export async function validatePaths(paths: string[], options: ValidateOptions = 
     );
   } catch (error) {
     findings.push({ file: displayName(repoRoot, cwd), path: '', code: 'DT0006', severity: 'error', message: `cross-reference checks failed: ${errorMessage(error)}` });
+  }
+  try {
+    findings.push(...checkHelmReleases(documents, helm));
+  } catch (error) {
+    findings.push({ file: displayName(repoRoot, cwd), path: '', code: 'DT0006', severity: 'error', message: `Helm release checks failed: ${errorMessage(error)}` });
   }
 
   const sorted = sortFindings(findings);
