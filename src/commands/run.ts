@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { errorMessage } from '../errors.js';
 import { createPromoter } from '../promoter/app.js';
+import { canaryHistory } from '../promoter/history.js';
 import { formatTickReport } from '../promoter/report.js';
 import { startScheduler } from '../promoter/scheduler.js';
 import { newRunRecord, parseListen, recordTick, startStatusServer } from '../promoter/status-server.js';
@@ -38,16 +39,21 @@ Logs are JSON lines (pino) on stdout; tokens are redacted. While running it serv
       if (!config) return;
       const logger = commandLogger(config, options.logLevel);
       try {
-        const promoter = await createPromoter(config, logger);
+        const record = newRunRecord();
+        const promoter = await createPromoter(config, logger, { onPrometheusQuery: (ok) => record.metrics.prometheusQuery(ok) });
         if (options.once) {
           const report = await promoter.tick({ dryRun: options.dryRun ?? false });
           process.stderr.write(`${formatTickReport(report, { verbose: true })}\n`);
           process.exitCode = report.error || report.canaries.some((c) => c.outcome === 'error') ? EXIT.findings : EXIT.ok;
           return;
         }
-        const record = newRunRecord();
-        const server = config.http.listen ? await startStatusServer(record, parseListen(config.http.listen)) : undefined;
-        if (server) logger.info({ url: server.url }, 'serving /healthz, /readyz, /metrics and /status');
+        const server = config.http.listen
+          ? await startStatusServer(record, parseListen(config.http.listen), {
+              history: async () => canaryHistory(await promoter.git.log({ max: 500 })),
+              ...(config.http.commitUrl ? { commitUrl: config.http.commitUrl } : {}),
+            })
+          : undefined;
+        if (server) logger.info({ url: server.url }, 'serving the status page at /, /healthz, /readyz, /metrics and /status');
         const scheduler = startScheduler({
           schedule: config.schedule,
           logger,

@@ -25,6 +25,8 @@ export interface PromoterOverrides {
   /** kubeconfig YAML instead of config.argocd (the demo's loopback Argo CD). */
   kubeConfigYaml?: string;
   env?: NodeJS.ProcessEnv;
+  /** told after each query batch to the analysis Prometheus (promoter_prometheus_up). */
+  onPrometheusQuery?: (ok: boolean) => void;
 }
 
 export function gitPort(workspace: GitWorkspace): GitPort {
@@ -36,7 +38,7 @@ export function gitPort(workspace: GitWorkspace): GitPort {
   };
 }
 
-export function metricsPort(config: PromoterConfig, logger: Logger, fetchImpl?: typeof fetch): MetricsPort {
+export function metricsPort(config: PromoterConfig, logger: Logger, fetchImpl?: typeof fetch, onQuery?: (ok: boolean) => void): MetricsPort {
   const client = createPrometheusClient({
     baseUrl: config.prometheus.url,
     timeoutMs: config.prometheus.timeout * 1000,
@@ -44,8 +46,18 @@ export function metricsPort(config: PromoterConfig, logger: Logger, fetchImpl?: 
     logger,
     ...(fetchImpl ? { fetch: fetchImpl } : {}),
   });
+  const observed = async <T>(work: Promise<T>): Promise<T> => {
+    try {
+      const result = await work;
+      onQuery?.(true);
+      return result;
+    } catch (error) {
+      onQuery?.(false);
+      throw error;
+    }
+  };
   return {
-    windows: (targets, range) => fetchWindows(client, targets, { ...range, settleSeconds: config.prometheus.settle }, { logger }),
+    windows: (targets, range) => observed(fetchWindows(client, targets, { ...range, settleSeconds: config.prometheus.settle }, { logger })),
     guards: (target, settings, span) => evaluateLiveGuards(client, target, settings, span),
   };
 }
@@ -76,7 +88,7 @@ export async function createPromoter(config: PromoterConfig, logger: Logger, ove
   const deps: ReconcileDeps = {
     git: gitPort(workspace),
     argo,
-    metrics: metricsPort(config, logger.child({ component: 'prometheus' }), overrides.fetch),
+    metrics: metricsPort(config, logger.child({ component: 'prometheus' }), overrides.fetch, overrides.onPrometheusQuery),
     judge,
     clock: overrides.clock ?? (() => new Date()),
     logger,

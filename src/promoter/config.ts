@@ -48,7 +48,12 @@ export const promoterConfigSchema = z
         listen: z
           .string()
           .default(':8080')
-          .describe('host:port for /healthz, /readyz, /metrics and /status while `promoter run` is up; empty to turn it off'),
+          .describe('host:port for the status page, /healthz, /readyz, /metrics and /status while `promoter run` is up; empty to turn it off'),
+        commitUrl: z
+          .string()
+          .regex(/\{sha\}/, 'must contain {sha}')
+          .optional()
+          .describe('link for a commit on the status page, e.g. https://github.com/org/repo/commit/{sha}'),
       })
       .strict()
       .default({ listen: ':8080' }),

@@ -128,3 +128,19 @@ export function parseCanaryPolicy(text: string, file: string): CanaryPolicy {
 export function canaryPolicyJsonSchema(): Record<string, unknown> {
   return z.toJSONSchema(canaryPolicySchema, { io: 'input', unrepresentable: 'any' });
 }
+
+/**
+ * The name an unparseable policy is reported and counted under: its metadata.name when the YAML
+ * still says one, else the directory it sits in (gitops/apps/frontend/canary.yaml -> frontend).
+ * Never the file path, so a broken policy keeps the label its canary's other series have.
+ */
+export function policyNameOf(text: string, file: string): string {
+  try {
+    const name = (parseDocument(text).toJS() as { metadata?: { name?: unknown } } | null)?.metadata?.name;
+    if (typeof name === 'string' && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name)) return name;
+  } catch {
+    // not even YAML: fall back to the directory
+  }
+  const parts = file.split('/');
+  return parts.at(-2) ?? parts.at(-1) ?? file;
+}

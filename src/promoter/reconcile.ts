@@ -8,9 +8,10 @@ import type { Logger } from '../logger.js';
 import { applyAction } from './changes.js';
 import { commitMessage, evidenceSummary } from './commit-message.js';
 import { plan, type Action, type Analysis, type Gate } from './plan.js';
-import { gatedApplications, parseCanaryPolicy, writablePaths, type CanaryPolicy } from './policy.js';
+import { gatedApplications, parseCanaryPolicy, policyNameOf, writablePaths, type CanaryPolicy } from './policy.js';
 import type { ArgoPort, CanaryTarget, GitPort, JudgeFn, MetricsPort, SyncInfo } from './ports.js';
 import { readCanaryState, type CanaryState, type ManifestTexts } from './state.js';
+import { snapshotOf, windowPoints, type CanarySnapshot, type WindowPoint } from './snapshot.js';
 
 export interface ReconcileDeps {
   git: GitPort;
@@ -42,6 +43,10 @@ export interface CanaryReport {
   verdict?: Verdict;
   commit?: { sha: string; subject: string };
   error?: string;
+  /** what the status page and `promoter status` show: step, both weights and images, pause, step clock. */
+  snapshot?: CanarySnapshot;
+  /** the judged windows (5xx rate and p99 per arm), oldest first; only when the canary was analysed. */
+  windows?: WindowPoint[];
 }
 
 export interface TickReport {
@@ -81,7 +86,7 @@ async function loadPolicies(deps: ReconcileDeps): Promise<{ policies: { policy: 
     try {
       policies.push({ policy: parseCanaryPolicy(text, file), file });
     } catch (error) {
-      errors.push({ canary: file, file, outcome: 'error', reason: 'invalid CanaryPolicy; this canary is skipped', error: errorMessage(error) });
+      errors.push({ canary: policyNameOf(text, file), file, outcome: 'error', reason: 'invalid CanaryPolicy; this canary is skipped', error: errorMessage(error) });
     }
   }
   return { policies, errors };
@@ -148,7 +153,7 @@ function labelWindows(windows: Window[], offset: number, state: CanaryState, pol
 }
 
 /** Runs the analysis for every progressing canary whose step Argo CD has applied; one query batch per interval. */
-async function analyse(deps: ReconcileDeps, items: { observed: Observed; gate: Gate }[]): Promise<Map<string, Analysis>> {
+async function analyse(deps: ReconcileDeps, items: { observed: Observed; gate: Gate }[], judged: Map<string, WindowPoint[]>): Promise<Map<string, Analysis>> {
   const results = new Map<string, Analysis>();
   const now = deps.clock().getTime() / 1000;
   const byInterval = new Map<number, { observed: Observed; gate: Gate }[]>();
@@ -183,8 +188,10 @@ async function analyse(deps: ReconcileDeps, items: { observed: Observed; gate: G
       const stepStart = Math.max(state.stepStartedAt ?? canaryStart, canaryStart) - canaryStart;
       try {
         const guards = await deps.metrics.guards(targetOf(policy), policy.spec.analysis, { stepStart: canaryStart + stepStart, now });
+        const labelled = labelWindows(windows.get(name) ?? [], canaryStart - start, state, policy, stepStart);
+        judged.set(name, windowPoints(labelled, canaryStart, ENVOY_BUCKETS_MS));
         const verdict = deps.judge({
-          windows: labelWindows(windows.get(name) ?? [], canaryStart - start, state, policy, stepStart),
+          windows: labelled,
           settings: policy.spec.analysis,
           steps: policy.spec.steps,
           latencyBucketsMs: ENVOY_BUCKETS_MS,
@@ -249,7 +256,8 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<TickReport> {
     // Every progressing canary is analysed, whatever Argo CD says: a rollback must not wait for a
     // shared Application to settle. The plan still promotes only once the step is synced.
     const toAnalyse = round.filter((r) => r.observed.state.phase === 'progressing' && !r.observed.state.paused);
-    const analyses = await analyse(deps, toAnalyse);
+    const judged = new Map<string, WindowPoint[]>();
+    const analyses = await analyse(deps, toAnalyse, judged);
 
     // Set when the clone moved under this round (a lost race, a failed write): the canaries not
     // yet acted on are re-read from the new HEAD instead of writing texts read before it.
@@ -261,7 +269,16 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<TickReport> {
       const log = logger.child({ canary: name });
       const analysis = analyses.get(name);
       const verdict = analysis && 'verdict' in analysis ? analysis.verdict : undefined;
-      const base = { canary: name, file, phase: state.phase, canaryWeight: state.canaryWeight, ...(verdict ? { verdict } : {}) };
+      const points = judged.get(name);
+      const base = {
+        canary: name,
+        file,
+        phase: state.phase,
+        canaryWeight: state.canaryWeight,
+        ...(verdict ? { verdict } : {}),
+        snapshot: snapshotOf(policy, state, observed.texts),
+        ...(points ? { windows: points } : {}),
+      };
       if (raced || writablePaths(policy).some((p) => written.has(p))) {
         pending.push({ policy, file });
         raced = true;

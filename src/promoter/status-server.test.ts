@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TickReport } from './reconcile.js';
-import { newRunRecord, parseListen, recordTick, renderMetrics, startStatusServer, type StatusServer } from './status-server.js';
+import { execFileSync } from 'node:child_process';
+import { newRunRecord, parseListen, recordTick, startStatusServer, type StatusServer } from './status-server.js';
 
 const report: TickReport = {
   at: '2026-11-27T12:00:00.000Z',
@@ -28,7 +29,7 @@ const report: TickReport = {
         },
       },
     },
-    { canary: 'gitops/apps/frontend/canary.yaml', file: 'gitops/apps/frontend/canary.yaml', outcome: 'error', reason: 'invalid', error: 'bad "field"' },
+    { canary: 'frontend', file: 'gitops/apps/frontend/canary.yaml', outcome: 'error', reason: 'invalid', error: 'bad "field"' },
   ],
 };
 
@@ -39,19 +40,24 @@ afterEach(async () => {
 });
 
 describe('status server', () => {
-  it('renders Flagger-like canary gauges, decisions and the sequential statistic', () => {
+  it('renders Flagger-like canary gauges, decisions and the sequential statistic, and passes promtool check metrics', async () => {
     const record = newRunRecord();
     recordTick(record, report, 0.25);
     recordTick(record, { ...report, at: '2026-11-27T12:00:30.000Z' }, 0.5);
-    const text = renderMetrics(record);
+    const text = await record.metrics.text();
     expect(text).toContain('promoter_ticks_total 2\n');
     expect(text).toContain('promoter_last_tick_duration_seconds 0.5\n');
     expect(text).toContain('promoter_canary_weight{canary="backend"} 10\n');
     expect(text).toContain('promoter_canary_phase{canary="backend",phase="progressing"} 1\n');
-    expect(text).toContain('promoter_canary_error{canary="gitops/apps/frontend/canary.yaml"} 1\n');
+    expect(text).toContain('promoter_canary_phase{canary="backend",phase="idle"} 0\n');
+    // An invalid policy is counted under its canary's name, never under its file path.
+    expect(text).toContain('promoter_canary_error{canary="frontend"} 1\n');
+    expect(text).not.toContain('canary.yaml');
     expect(text).toContain('promoter_decisions_total{canary="backend",action="set-weight"} 2\n');
-    expect(text).toContain('promoter_sequential_log_m{canary="backend",metric="5xx"} -1.5\n');
-    expect(text).toContain('promoter_ratio_upper{canary="backend",metric="5xx"} +Inf\n');
+    expect(text).toContain('promoter_sequential_statistic{canary="backend",metric="5xx"} -1.5\n');
+    expect(text).toContain('promoter_ratio_upper_bound{canary="backend",metric="5xx"} +Inf\n');
+    // Debian's promtool (scripts/setup.sh installs it) lints the exposition as Prometheus would.
+    expect(execFileSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' })).toBe('');
   });
 
   it('serves health, readiness, metrics and status over HTTP', async () => {
@@ -65,7 +71,7 @@ describe('status server', () => {
     const ready = await fetch(`${server.url}/readyz`);
     expect(ready.status).toBe(503);
     expect(await ready.text()).toContain('git: unreachable');
-    expect(await (await fetch(`${server.url}/metrics`)).text()).toContain('promoter_tick_errors_total 1');
+    expect(await (await fetch(`${server.url}/metrics`)).text()).toContain('promoter_tick_errors_total 1\n');
     expect(await (await fetch(`${server.url}/status`)).json()).toMatchObject({ error: 'git: unreachable' });
     expect((await fetch(`${server.url}/nope`)).status).toBe(404);
   });

@@ -1,9 +1,14 @@
-// The promoter's own HTTP endpoints while `promoter run` is up: /healthz (the process is alive),
-// /readyz (the last tick reached Git), /metrics (Prometheus text, like Flagger's canary gauges)
-// and /status (the last tick report as JSON). Rendering is pure; the server is a thin node:http shell.
+// The promoter's own HTTP endpoints while `promoter run` is up: / (the status page), /canary/<name>,
+// /healthz (the process is alive), /readyz (the last tick reached Git), /metrics (prom-client, its
+// own registry) and /status (the last tick report as JSON). Rendering lives in status-page.ts and
+// metrics.ts; this file is a thin node:http shell over the run record.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { errorMessage } from '../errors.js';
+import type { HistoryEntry } from './history.js';
+import { PromoterMetrics } from './metrics.js';
 import type { TickReport } from './reconcile.js';
+import { CONTENT_SECURITY_POLICY, renderCanaryPage, renderOverview, type CanaryTimeline, type PageInput } from './status-page.js';
 
 /** What the run loop has seen so far; the server only reads it. */
 export interface RunRecord {
@@ -13,83 +18,42 @@ export interface RunRecord {
   lastTickSeconds?: number;
   /** committed decisions per canary and action, since start. */
   decisions: Map<string, number>;
+  /** the prom-client registry and named metrics; other modules add theirs to metrics.registry. */
+  metrics: PromoterMetrics;
+  /** per canary: weight samples and decisions of this process, for the charts. */
+  timelines: Map<string, CanaryTimeline>;
 }
 
-export function newRunRecord(): RunRecord {
-  return { ticks: 0, tickErrors: 0, decisions: new Map() };
+/** Samples kept per canary: a day of 30 s ticks. */
+const MAX_SAMPLES = 2880;
+
+export function newRunRecord(metrics: PromoterMetrics = new PromoterMetrics()): RunRecord {
+  return { ticks: 0, tickErrors: 0, decisions: new Map(), metrics, timelines: new Map() };
 }
 
-/** Folds one finished tick into the record. */
-export function recordTick(record: RunRecord, report: TickReport, seconds: number): void {
+/** Folds one finished tick into the record and the metrics; `now` is unix seconds. */
+export function recordTick(record: RunRecord, report: TickReport, seconds: number, now = Date.now() / 1000): void {
   record.ticks += 1;
   if (report.error) record.tickErrors += 1;
   record.lastTick = report;
   record.lastTickSeconds = seconds;
+  record.metrics.observeTick(report, seconds, now);
+  const t = Date.parse(report.at) / 1000;
   for (const canary of report.canaries) {
+    let timeline = record.timelines.get(canary.canary);
+    if (!timeline) record.timelines.set(canary.canary, (timeline = { samples: [], decisions: [] }));
+    if (canary.canaryWeight !== undefined) {
+      timeline.samples.push({ t, weight: canary.canaryWeight });
+      if (timeline.samples.length > MAX_SAMPLES) timeline.samples.splice(0, timeline.samples.length - MAX_SAMPLES);
+    }
     if (canary.outcome !== 'committed' || !canary.action) continue;
     const key = `${canary.canary}\u0000${canary.action}`;
     record.decisions.set(key, (record.decisions.get(key) ?? 0) + 1);
+    if (canary.commit) {
+      timeline.decisions.push({ t, action: canary.action, subject: canary.commit.subject, sha: canary.commit.sha });
+      if (timeline.decisions.length > 200) timeline.decisions.shift();
+    }
   }
-}
-
-const escapeLabel = (value: string) => value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-const labels = (pairs: Record<string, string>) =>
-  `{${Object.entries(pairs)
-    .map(([k, v]) => `${k}="${escapeLabel(v)}"`)
-    .join(',')}}`;
-
-function finite(value: number): string {
-  return Number.isFinite(value) ? String(value) : value > 0 ? '+Inf' : '-Inf';
-}
-
-/** Prometheus text exposition of the record. */
-export function renderMetrics(record: RunRecord): string {
-  const out: string[] = [];
-  const metric = (name: string, type: 'counter' | 'gauge', help: string, samples: [Record<string, string>, number][]) => {
-    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-    for (const [l, v] of samples) out.push(`${name}${Object.keys(l).length ? labels(l) : ''} ${finite(v)}`);
-  };
-  metric('promoter_ticks_total', 'counter', 'Reconcile ticks finished.', [[{}, record.ticks]]);
-  metric('promoter_tick_errors_total', 'counter', 'Ticks in which every canary held because Git could not be read.', [[{}, record.tickErrors]]);
-  if (record.lastTick) {
-    metric('promoter_last_tick_timestamp_seconds', 'gauge', 'When the last tick started.', [[{}, Date.parse(record.lastTick.at) / 1000]]);
-  }
-  if (record.lastTickSeconds !== undefined) {
-    metric('promoter_last_tick_duration_seconds', 'gauge', 'How long the last tick took.', [[{}, record.lastTickSeconds]]);
-  }
-  const canaries = record.lastTick?.canaries ?? [];
-  metric(
-    'promoter_canary_weight',
-    'gauge',
-    'Canary traffic share (percent) at HEAD.',
-    canaries.filter((c) => c.canaryWeight !== undefined).map((c) => [{ canary: c.canary }, c.canaryWeight ?? 0]),
-  );
-  metric(
-    'promoter_canary_phase',
-    'gauge',
-    'The canary phase at HEAD (1 for the current phase).',
-    canaries.filter((c) => c.phase !== undefined).map((c) => [{ canary: c.canary, phase: c.phase ?? '' }, 1]),
-  );
-  metric(
-    'promoter_canary_error',
-    'gauge',
-    '1 when the canary could not be reconciled in the last tick (bad policy, unreadable manifest, failed write).',
-    canaries.map((c) => [{ canary: c.canary }, c.outcome === 'error' ? 1 : 0]),
-  );
-  metric(
-    'promoter_decisions_total',
-    'counter',
-    'Decisions committed to Git, by canary and action.',
-    [...record.decisions].map(([key, n]) => {
-      const [canary = '', action = ''] = key.split('\u0000');
-      return [{ canary, action }, n];
-    }),
-  );
-  const metrics = canaries.flatMap((c) => (c.verdict?.evidence.metrics ?? []).map((m) => ({ canary: c.canary, m })));
-  metric('promoter_sequential_log_m', 'gauge', 'The mixture statistic log M per guarded metric (rollback at the threshold).', metrics.map(({ canary, m }) => [{ canary, metric: m.metric }, m.logM]));
-  metric('promoter_sequential_log_threshold', 'gauge', 'log(1/alpha_m): the rollback threshold of log M.', metrics.map(({ canary, m }) => [{ canary, metric: m.metric }, m.logThreshold]));
-  metric('promoter_ratio_upper', 'gauge', 'Upper confidence bound of the canary/stable bad-event ratio.', metrics.map(({ canary, m }) => [{ canary, metric: m.metric }, m.ratioUpper]));
-  return `${out.join('\n')}\n`;
 }
 
 export interface StatusServer {
@@ -97,15 +61,42 @@ export interface StatusServer {
   close(): Promise<void>;
 }
 
+export interface StatusServerOptions {
+  /** the decisions in the Git trailers, newest first (all canaries); the page shows them. */
+  history?: () => Promise<HistoryEntry[]>;
+  /** e.g. https://github.com/org/repo/commit/{sha} */
+  commitUrl?: string;
+  /** unix seconds; defaults to the wall clock. */
+  now?: () => number;
+}
+
 /** Serves the record on `host:port` (port 0 picks a free one). */
-export function startStatusServer(record: RunRecord, listen: { host: string; port: number }): Promise<StatusServer> {
-  const server: Server = createServer((request, response) => {
-    const path = (request.url ?? '/').split('?')[0];
-    const send = (status: number, type: string, body: string) => {
-      response.writeHead(status, { 'content-type': type });
-      response.end(body);
+export function startStatusServer(record: RunRecord, listen: { host: string; port: number }, options: StatusServerOptions = {}): Promise<StatusServer> {
+  const pageInput = async (): Promise<PageInput> => {
+    let history: HistoryEntry[] = [];
+    let historyError: string | undefined;
+    try {
+      history = options.history ? await options.history() : [];
+    } catch (error) {
+      historyError = errorMessage(error);
+    }
+    return {
+      now: options.now ? options.now() : Date.now() / 1000,
+      ...(record.lastTick ? { tick: record.lastTick } : {}),
+      ticks: record.ticks,
+      timelines: record.timelines,
+      history,
+      ...(historyError !== undefined ? { historyError } : {}),
+      ...(options.commitUrl ? { commitUrl: options.commitUrl } : {}),
     };
-    if (request.method !== 'GET') return send(405, 'text/plain', 'method not allowed\n');
+  };
+  const handle = async (path: string, send: (status: number, type: string, body: string, headers?: Record<string, string>) => void) => {
+    const html = (body: string) => send(200, 'text/html; charset=utf-8', body, { 'content-security-policy': CONTENT_SECURITY_POLICY, 'cache-control': 'no-store' });
+    if (path === '/') return html(renderOverview(await pageInput()));
+    if (path.startsWith('/canary/')) {
+      const body = renderCanaryPage(decodeURIComponent(path.slice('/canary/'.length)), await pageInput());
+      return body ? html(body) : send(404, 'text/plain', 'no such canary in the last tick\n');
+    }
     switch (path) {
       case '/healthz':
         return send(200, 'text/plain', 'ok\n');
@@ -115,12 +106,21 @@ export function startStatusServer(record: RunRecord, listen: { host: string; por
         return tick.error ? send(503, 'text/plain', `last tick failed: ${tick.error}\n`) : send(200, 'text/plain', 'ok\n');
       }
       case '/metrics':
-        return send(200, 'text/plain; version=0.0.4', renderMetrics(record));
+        return send(200, record.metrics.contentType, await record.metrics.text());
       case '/status':
         return send(200, 'application/json', `${JSON.stringify(record.lastTick ?? null, null, 2)}\n`);
       default:
-        return send(404, 'text/plain', 'not found: try /healthz, /readyz, /metrics or /status\n');
+        return send(404, 'text/plain', 'not found: try /, /canary/<name>, /healthz, /readyz, /metrics or /status\n');
     }
+  };
+  const server: Server = createServer((request, response) => {
+    const path = (request.url ?? '/').split('?')[0] ?? '/';
+    const send = (status: number, type: string, body: string, headers: Record<string, string> = {}) => {
+      response.writeHead(status, { 'content-type': type, ...headers });
+      response.end(body);
+    };
+    if (request.method !== 'GET') return send(405, 'text/plain', 'method not allowed\n');
+    handle(path, send).catch((error: unknown) => send(500, 'text/plain', `internal error: ${errorMessage(error)}\n`));
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -128,7 +128,12 @@ export function startStatusServer(record: RunRecord, listen: { host: string; por
       const { port } = server.address() as AddressInfo;
       resolve({
         url: `http://${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${port}`,
-        close: () => new Promise<void>((done) => server.close(() => done())),
+        close: () =>
+          new Promise<void>((done) => {
+            server.close(() => done());
+            // A browser's keep-alive connection must not hold the shutdown.
+            server.closeIdleConnections();
+          }),
       });
     });
   });
