@@ -248,12 +248,15 @@ function criticalFinding(scopes: { scope: string; canary: ArmTotals; stable: Arm
   return null;
 }
 
-/** Consecutive trailing seconds in which the canary served nothing while stable did. */
+/**
+ * Consecutive trailing seconds in which the canary served nothing while stable did. A window
+ * without canary data (absent, NaN or Inf series) ends the count: missing monitoring is not silence.
+ */
 function silentCanarySeconds(windows: readonly Window[], interval: number): number {
   let seconds = 0;
   for (let i = windows.length - 1; i >= 0; i--) {
     const w = windows[i];
-    if (w === undefined || w.canary.requests > 0 || w.stable.requests === 0) break;
+    if (w === undefined || w.canary.noData === true || w.canary.requests > 0 || w.stable.requests === 0) break;
     seconds += interval;
   }
   return seconds;
@@ -348,6 +351,12 @@ export function judgeWithState(input: JudgeInput, state: AnalysisState): Verdict
       `The canary is worse than stable on ${crossed.map((m) => m.metric).join(', ')}: ${firstCrossed.metric} rate ${pct(firstCrossed.canaryRate)} vs ${pct(firstCrossed.stableRate)} (${firstCrossed.canaryEvents} vs ${firstCrossed.stableEvents} events), the mixture statistic log M reached ${Math.max(firstCrossed.logM, firstCrossed.logThreshold).toFixed(2)} >= ${firstCrossed.logThreshold.toFixed(2)} = log(1/alpha_m); ratio in [${ratio(firstCrossed.ratioLower)}, ${ratio(firstCrossed.ratioUpper)}].`,
       'sequential',
     );
+  }
+
+  // Monitoring lost the canary (no series, NaN, Inf): hold on what is known, never promote or
+  // roll back on what is not. Rollbacks above come from counts Prometheus really had.
+  if (weight > 0 && last.canary.noData === true) {
+    return verdict('hold', `No data: Prometheus has no finite canary series in the last window at ${weight}% (absent, NaN or Inf); holding, since missing monitoring is neither a pass nor silence.`);
   }
 
   // At 100 % stable serves nothing by design: the comparison made at the earlier steps stands

@@ -57,7 +57,8 @@ describe('decidingValue', () => {
     [[1, 5, 3], '<=', 5],
     [[1, 5, 3], '>=', 1],
     [[Number.NaN, 2], '<=', 2],
-    [[Number.POSITIVE_INFINITY], '<=', Number.POSITIVE_INFINITY],
+    [[Number.POSITIVE_INFINITY], '<=', null],
+    [[Number.NEGATIVE_INFINITY, 3], '>=', 3],
   ])('%j %s -> %s', (values, op, expected) => {
     expect(decidingValue(values.map(sample), op)).toBe(expected);
   });

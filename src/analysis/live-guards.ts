@@ -39,10 +39,11 @@ export function substituteCheckQuery(query: string, target: CanaryTarget, interv
 
 /**
  * The sample that decides a check: the worst finite value for its operator, so a query that returns
- * several series passes only when every series passes. NaN samples count as no data.
+ * several series passes only when every series passes. NaN and ±Inf samples count as no data (a
+ * division by a zero rate is missing monitoring, not a measurement), so they hold and never roll back.
  */
 export function decidingValue(samples: readonly InstantSample[], op: Op): number | null {
-  const finite = samples.map((s) => s.value).filter((v) => !Number.isNaN(v));
+  const finite = samples.map((s) => s.value).filter((v) => Number.isFinite(v));
   if (finite.length === 0) return null;
   return op === '<=' || op === '<' ? Math.max(...finite) : Math.min(...finite);
 }

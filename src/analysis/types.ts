@@ -17,6 +17,11 @@ export interface ArmCounts {
   /** 5xx responses. */
   errors: number;
   latency?: LatencyCounts;
+  /**
+   * true when Prometheus had no finite sample of this arm's request counters in the window (the
+   * series is absent, NaN or Inf): the counts are unknown, not zero, and silence is never inferred.
+   */
+  noData?: boolean;
 }
 
 /** One analysis interval. `t` is seconds since the canary started, at the window's start. */

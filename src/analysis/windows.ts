@@ -106,7 +106,25 @@ async function rangeOverGrid(client: PrometheusClient, query: string, grid: numb
   return [...merged.values()];
 }
 
+/** Per window: whether the series has a finite sample inside it (grid[k], grid[k+1]]. */
+export function observedPerWindow(series: RangeSeries, grid: number[]): boolean[] {
+  const seen = new Array<boolean>(Math.max(0, grid.length - 1)).fill(false);
+  for (const point of series.points) {
+    if (!Number.isFinite(point.value)) continue;
+    const t = ms(point.time);
+    for (let k = 1; k < grid.length; k++) {
+      if (t > ms(grid[k - 1]!) && t <= ms(grid[k]!)) {
+        seen[k - 1] = true;
+        break;
+      }
+    }
+  }
+  return seen;
+}
+
 interface ArmTotals {
+  /** a request counter of this arm had a finite sample in the window. */
+  observed: boolean[];
   requests: number[];
   errors: number[];
   /** per edge index, per window */
@@ -118,6 +136,7 @@ interface ArmTotals {
 
 function emptyTotals(windows: number, edges: number): ArmTotals {
   return {
+    observed: new Array<boolean>(windows).fill(false),
     requests: new Array<number>(windows).fill(0),
     errors: new Array<number>(windows).fill(0),
     le: Array.from({ length: edges }, () => new Array<number>(windows).fill(0)),
@@ -146,10 +165,14 @@ async function fetchGroup(
     const owner = classifySeries(series.labels, group);
     if (!owner) continue;
     const counts = countsPerWindow(series, grid);
+    const observed = observedPerWindow(series, grid);
     const error = isServerError(series.labels.response_code);
     for (const target of owner.targets) {
       const arm = totals.get(target.name)?.[owner.arm];
       if (!arm) continue;
+      observed.forEach((seen, k) => {
+        if (seen) arm.observed[k] = true;
+      });
       addInto(arm.requests, counts);
       if (error) addInto(arm.errors, counts);
     }
@@ -175,6 +198,7 @@ async function fetchGroup(
 
 function armCounts(totals: ArmTotals, k: number, withLatency: boolean): ArmCounts {
   const counts: ArmCounts = { requests: totals.requests[k] ?? 0, errors: totals.errors[k] ?? 0 };
+  if (totals.observed[k] !== true) counts.noData = true;
   if (withLatency) counts.latency = { le: totals.le.map((perWindow) => perWindow[k] ?? 0), count: totals.count[k] ?? 0 };
   return counts;
 }
@@ -183,7 +207,7 @@ function armCounts(totals: ArmTotals, k: number, withLatency: boolean): ArmCount
  * Complete, non-overlapping windows since `range.start` for every canary, keyed by target name.
  * One range query per metric per group of canaries with the same selector settings. `t` is the
  * window's start in seconds since `range.start`; `canaryWeight` is 0 for the caller to set.
- * A canary with no series gets windows of zeros: absence of traffic is for the judge to weigh.
+ * A canary with no series gets windows of zeros marked noData: unknown counts, which the judge holds on.
  */
 export async function fetchWindows(
   client: PrometheusClient,
