@@ -1,7 +1,7 @@
 // `promoter run` (the service) and `promoter status` (one dry-run tick: what would happen now).
 import type { Command } from 'commander';
 import { errorMessage } from '../errors.js';
-import { createPromoter } from '../promoter/app.js';
+import { createLeaderElectorFor, createPromoter } from '../promoter/app.js';
 import { canaryHistory } from '../promoter/history.js';
 import { formatTickReport } from '../promoter/report.js';
 import { startScheduler } from '../promoter/scheduler.js';
@@ -54,16 +54,30 @@ Logs are JSON lines (pino) on stdout; tokens are redacted. While running it serv
             })
           : undefined;
         if (server) logger.info({ url: server.url }, 'serving the status page at /, /healthz, /readyz, /metrics and /status');
+        // Only `run` as a service takes the Lease; --once, status, analyze and the person commands never do.
+        const elector = config.leaderElection.enabled ? createLeaderElectorFor(config, logger) : undefined;
+        if (elector) {
+          record.leadership = { identity: elector.identity, isLeader: () => elector.isLeader() };
+          record.metrics.leadership(elector.identity, false, false);
+        }
+        const mayWrite = elector ? () => elector.isLeader() : undefined;
         const scheduler = startScheduler({
           schedule: config.schedule,
           logger,
+          ...(mayWrite ? { shouldTick: mayWrite } : {}),
+          onSkip: (reason) => record.metrics.ticksSkipped.inc({ reason }),
           tick: async () => {
             const started = performance.now();
-            const report = await promoter.tick({ dryRun: options.dryRun ?? false });
+            const report = await promoter.tick({ dryRun: options.dryRun ?? false, ...(mayWrite ? { mayWrite } : {}) });
             recordTick(record, report, (performance.now() - started) / 1000);
           },
         });
+        elector?.start((leader) => {
+          record.metrics.leadership(elector.identity, leader, true);
+          if (leader) scheduler.runNow();
+        });
         await scheduler.stopped;
+        await elector?.stop();
         await server?.close();
       } catch (error) {
         logger.fatal({ error: errorMessage(error) }, 'promoter cannot start');

@@ -1,6 +1,7 @@
 // The composition root: builds every adapter from the validated config and hands them to the
 // reconcile loop. Nothing else constructs an adapter; there are no module-level singletons.
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { judge } from '../analysis/judge.js';
 import { evaluateLiveGuards } from '../analysis/live-guards.js';
 import { createPrometheusClient } from '../analysis/prometheus.js';
@@ -9,12 +10,14 @@ import type { Logger } from '../logger.js';
 import { createArgoCdClient, syncGate } from './argocd.js';
 import { remoteUrlWithToken, type PromoterConfig } from './config.js';
 import { GitWorkspace } from './git.js';
+import type { KubernetesSource } from './kubernetes.js';
+import { createLeaderElector, kubernetesLeasePort, type LeaderElector } from './leader.js';
 import type { ArgoPort, GitPort, MetricsPort } from './ports.js';
 import { reconcileOnce, type ReconcileDeps, type TickReport } from './reconcile.js';
 import { matchRepoFiles } from './repo-files.js';
 
 export interface Promoter {
-  tick(options?: { dryRun?: boolean; historySeconds?: number }): Promise<TickReport>;
+  tick(options?: { dryRun?: boolean; historySeconds?: number; mayWrite?: () => boolean }): Promise<TickReport>;
   readonly git: GitWorkspace;
   readonly deps: ReconcileDeps;
 }
@@ -62,6 +65,32 @@ export function metricsPort(config: PromoterConfig, logger: Logger, fetchImpl?: 
   };
 }
 
+/** Where the Kubernetes API is (Applications and the Lease live in the same cluster). */
+export function kubernetesSource(config: PromoterConfig, overrides: PromoterOverrides = {}): KubernetesSource {
+  if (overrides.kubeConfigYaml !== undefined) return { kubeConfigYaml: overrides.kubeConfigYaml };
+  if (config.argocd.kubeconfig !== undefined) return { kubeConfigYaml: readFileSync(config.argocd.kubeconfig, 'utf8') };
+  return { inCluster: config.argocd.inCluster };
+}
+
+/** The Lease elector `promoter run` uses when leaderElection.enabled; never built by --once or the other commands. */
+export function createLeaderElectorFor(config: PromoterConfig, logger: Logger, overrides: PromoterOverrides = {}): LeaderElector {
+  const election = config.leaderElection;
+  const identity = election.identity ?? overrides.env?.POD_NAME ?? process.env.POD_NAME ?? `${hostname()}-${process.pid}`;
+  // A Lease call must end before the next renewal is due.
+  const timeoutMs = Math.min(config.argocd.timeout, election.renewPeriod) * 1000;
+  return createLeaderElector({
+    leases: kubernetesLeasePort(kubernetesSource(config, overrides), { namespace: election.namespace, name: election.name }, timeoutMs),
+    settings: {
+      namespace: election.namespace,
+      name: election.name,
+      identity,
+      leaseDurationSeconds: election.leaseDuration,
+      renewPeriodSeconds: election.renewPeriod,
+    },
+    logger,
+  });
+}
+
 export async function createPromoter(config: PromoterConfig, logger: Logger, overrides: PromoterOverrides = {}): Promise<Promoter> {
   const workspace = await GitWorkspace.open({
     remoteUrl: remoteUrlWithToken(config, overrides.env),
@@ -74,11 +103,7 @@ export async function createPromoter(config: PromoterConfig, logger: Logger, ove
   const argoClient = createArgoCdClient({
     logger: logger.child({ component: 'argocd' }),
     timeoutMs: config.argocd.timeout * 1000,
-    ...(overrides.kubeConfigYaml !== undefined
-      ? { kubeConfigYaml: overrides.kubeConfigYaml }
-      : config.argocd.kubeconfig !== undefined
-        ? { kubeConfigYaml: readFileSync(config.argocd.kubeconfig, 'utf8') }
-        : { inCluster: config.argocd.inCluster }),
+    ...kubernetesSource(config, overrides),
   });
   const argo: ArgoPort = {
     getApplication: (name, namespace) => argoClient.getApplication(name, namespace),
@@ -103,6 +128,7 @@ export async function createPromoter(config: PromoterConfig, logger: Logger, ove
         ...deps,
         ...(options?.dryRun ? { dryRun: true } : {}),
         ...(options?.historySeconds !== undefined ? { historySeconds: options.historySeconds } : {}),
+        ...(options?.mayWrite ? { mayWrite: options.mayWrite } : {}),
       }),
   };
 }

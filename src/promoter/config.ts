@@ -57,6 +57,21 @@ export const promoterConfigSchema = z
       })
       .strict()
       .default({ listen: ':8080' }),
+    leaderElection: z
+      .object({
+        enabled: z.boolean().default(false).describe('run several replicas: only the holder of the Lease ticks and writes'),
+        namespace: z.string().min(1).default('docuthinker-promoter'),
+        name: z.string().min(1).default('docuthinker-promoter').describe('the Lease (the Role grants get/update on this name only)'),
+        identity: z.string().min(1).optional().describe('this replica in the Lease; default $POD_NAME, then the host name'),
+        leaseDuration: durationSeconds.default(15).describe('how long a silent leader keeps the Lease before the other replica takes it'),
+        renewPeriod: durationSeconds.default(5).describe('how often the leader renews; writes stop one renew period after a missed renewal'),
+      })
+      .strict()
+      .refine((l) => l.leaseDuration > 2 * l.renewPeriod, {
+        message: 'leaseDuration must be more than twice renewPeriod, so a leader stops writing before another can take over',
+        path: ['leaseDuration'],
+      })
+      .default({ enabled: false, namespace: 'docuthinker-promoter', name: 'docuthinker-promoter', leaseDuration: 15, renewPeriod: 5 }),
     policies: z.array(z.string().min(1)).min(1).default(['gitops/apps/*/canary.yaml']),
     schedule: z
       .string()

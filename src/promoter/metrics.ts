@@ -33,6 +33,9 @@ export class PromoterMetrics {
   readonly ratioUpperBound: Gauge<'canary' | 'metric'>;
   readonly notifications: Counter<'target' | 'outcome'>;
   readonly notificationQueue: Gauge;
+  readonly leader: Gauge<'identity'>;
+  readonly leaderTransitions: Counter<'identity'>;
+  readonly ticksSkipped: Counter<'reason'>;
 
   constructor() {
     const registers = [this.registry];
@@ -79,7 +82,26 @@ export class PromoterMetrics {
     this.ratioUpperBound = new Gauge({ name: 'promoter_ratio_upper_bound', help: 'Upper confidence bound of the canary/stable bad-event ratio.', labelNames: perMetric, registers });
     this.notifications = new Counter({ name: 'promoter_notifications_total', help: 'Webhook notifications by target and outcome (sent, failed, dropped).', labelNames: ['target', 'outcome'], registers });
     this.notificationQueue = new Gauge({ name: 'promoter_notification_queue_length', help: 'Notifications waiting to be sent.', registers });
+    this.leader = new Gauge({
+      name: 'promoter_leader',
+      help: '1 while this replica holds the Lease and may write; 0 on a standby (only with leaderElection.enabled).',
+      labelNames: ['identity'],
+      registers,
+    });
+    this.leaderTransitions = new Counter({ name: 'promoter_leader_transitions_total', help: 'Times this replica gained or lost the Lease.', labelNames: ['identity'], registers });
+    this.ticksSkipped = new Counter({
+      name: 'promoter_ticks_skipped_total',
+      help: 'Schedule slots without a tick: overlap (the previous tick still ran), missed (the event loop was blocked), not-leader (a standby replica).',
+      labelNames: ['reason'],
+      registers,
+    });
     this.prometheusUp.set(1);
+  }
+
+  /** This replica gained (true) or lost (false) the Lease. */
+  leadership(identity: string, leader: boolean, transition: boolean): void {
+    this.leader.set({ identity }, leader ? 1 : 0);
+    if (transition) this.leaderTransitions.inc({ identity });
   }
 
   /** Folds one finished tick into the metrics; `now` is unix seconds. */

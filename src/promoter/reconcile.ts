@@ -28,7 +28,11 @@ export interface ReconcileDeps {
   dryRun?: boolean;
   /** judge only this much history (seconds) instead of everything since the canary started (`analyze --since`). */
   historySeconds?: number;
+  /** the leadership fence, asked right before every write (commit, sync request); false holds instead. */
+  mayWrite?: () => boolean;
 }
+
+const NOT_LEADER = 'not the leader any more: the replica holding the Lease decides';
 
 export type CanaryOutcome = 'held' | 'committed' | 'no-op' | 'error' | 'raced' | 'dry-run';
 
@@ -297,6 +301,11 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<TickReport> {
         reports.push({ ...base, outcome: 'dry-run', action: action.kind, reason: `would commit: ${wouldWrite}` });
         continue;
       }
+      if (deps.mayWrite && !deps.mayWrite()) {
+        log.warn({ action: action.kind }, 'not written: lost the Lease during the tick');
+        reports.push({ ...base, outcome: 'held', action: 'hold', reason: NOT_LEADER });
+        continue;
+      }
       try {
         const { outcome, subject } = await act(deps, observed, action, verdict);
         if (outcome.kind === 'pushed') {
@@ -343,6 +352,10 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<TickReport> {
 async function requestSync(deps: ReconcileDeps, policy: CanaryPolicy, sha: string, log: Logger, info: SyncInfo[]): Promise<void> {
   const namespace = policy.spec.argocd.namespace;
   for (const application of gatedApplications(policy)) {
+    if (deps.mayWrite && !deps.mayWrite()) {
+      log.warn({ application, sha }, `sync not requested: ${NOT_LEADER}; Argo CD picks the commit up by polling`);
+      return;
+    }
     try {
       const result = await deps.argo.requestSync(application, namespace, sha, info);
       log.info({ application, sha, result }, 'sync requested');

@@ -1,13 +1,19 @@
 // Runs reconcile ticks on a node-cron schedule, never two at once; SIGTERM lets the tick in
-// flight finish, then stops.
+// flight finish, then stops. A slot that comes while a tick still runs is skipped quietly: counted
+// (onSkip, a metric) and logged at debug through pino. node-cron's own coloured console lines are
+// routed into the JSON log instead of stderr, and its overlap handling is not used (ours counts).
 import cron from 'node-cron';
 import type { Logger } from '../logger.js';
 
 export interface Scheduler {
   /** resolves once stopped and the tick in flight (if any) has finished. */
   stop(): Promise<void>;
+  /** runs a tick now unless one is in flight (e.g. on becoming the leader). */
+  runNow(): void;
   readonly stopped: Promise<void>;
 }
+
+export type SkipReason = 'overlap' | 'missed' | 'not-leader';
 
 export function startScheduler(options: {
   schedule: string;
@@ -15,26 +21,49 @@ export function startScheduler(options: {
   logger: Logger;
   /** handle SIGTERM/SIGINT (default true). */
   handleSignals?: boolean;
+  /** a slot passed without a tick: the previous one still ran (overlap) or the event loop was blocked (missed). */
+  onSkip?: (reason: SkipReason) => void;
+  /** false: this slot does nothing (a standby replica); counted as a 'not-leader' skip. */
+  shouldTick?: () => boolean;
 }): Scheduler {
   if (!cron.validate(options.schedule)) throw new Error(`schedule: not a valid cron expression: "${options.schedule}"`);
+  const log = options.logger.child({ component: 'scheduler' });
   let inFlight: Promise<unknown> | undefined;
   let resolveStopped: () => void = () => undefined;
   const stopped = new Promise<void>((resolve) => (resolveStopped = resolve));
   let stopping = false;
+  const skip = (reason: SkipReason) => {
+    log.debug({ reason }, 'tick skipped');
+    options.onSkip?.(reason);
+  };
 
   const run = async (): Promise<void> => {
-    if (stopping || inFlight) {
-      options.logger.debug('tick skipped: the previous one is still running');
-      return;
-    }
-    inFlight = options.tick().catch((error: unknown) => options.logger.error({ err: error }, 'tick failed'));
+    if (stopping) return;
+    if (inFlight) return skip('overlap');
+    if (options.shouldTick && !options.shouldTick()) return skip('not-leader');
+    inFlight = options.tick().catch((error: unknown) => log.error({ err: error }, 'tick failed'));
     try {
       await inFlight;
     } finally {
       inFlight = undefined;
     }
   };
-  const task = cron.schedule(options.schedule, run, { noOverlap: true, name: 'reconcile' });
+  const quiet = (level: 'debug' | 'warn' | 'error') => (message: string | Error, err?: Error) =>
+    log[level]({ source: 'node-cron', ...(err ? { err } : {}) }, message instanceof Error ? message.message : message);
+  const task = cron.schedule(
+    options.schedule,
+    () => {
+      // Not returned: node-cron would then track the tick and warn about overlaps itself.
+      void run();
+    },
+    {
+      name: 'reconcile',
+      noOverlap: false,
+      suppressMissedWarning: true,
+      logger: { info: quiet('debug'), warn: quiet('debug'), error: quiet('error'), debug: quiet('debug') },
+    },
+  );
+  task.on('execution:missed', () => skip('missed'));
 
   const stop = async (): Promise<void> => {
     if (stopping) return stopped;
@@ -47,7 +76,7 @@ export function startScheduler(options: {
     resolveStopped();
   };
   const onSignal = (signal: NodeJS.Signals): void => {
-    options.logger.info({ signal }, 'stopping after the tick in flight');
+    log.info({ signal }, 'stopping after the tick in flight');
     void stop();
   };
   if (options.handleSignals ?? true) {
@@ -56,5 +85,5 @@ export function startScheduler(options: {
   }
   // First tick right away rather than waiting for the first cron slot.
   void run();
-  return { stop, stopped };
+  return { stop, runNow: () => void run(), stopped };
 }

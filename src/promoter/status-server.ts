@@ -22,6 +22,8 @@ export interface RunRecord {
   metrics: PromoterMetrics;
   /** per canary: weight samples and decisions of this process, for the charts. */
   timelines: Map<string, CanaryTimeline>;
+  /** with leader election: this replica's name and whether it holds the Lease now. */
+  leadership?: { identity: string; isLeader: () => boolean };
 }
 
 /** Samples kept per canary: a day of 30 s ticks. */
@@ -102,8 +104,12 @@ export function startStatusServer(record: RunRecord, listen: { host: string; por
         return send(200, 'text/plain', 'ok\n');
       case '/readyz': {
         const tick = record.lastTick;
-        if (!tick) return send(503, 'text/plain', 'no tick finished yet\n');
-        return tick.error ? send(503, 'text/plain', `last tick failed: ${tick.error}\n`) : send(200, 'text/plain', 'ok\n');
+        const leadership = record.leadership;
+        // A standby replica is ready (it is the spare a node drain relies on); it does not tick.
+        if (leadership && !leadership.isLeader()) return send(200, 'text/plain', `ok: standby (${leadership.identity}), another replica holds the Lease\n`);
+        const role = leadership ? `: leader (${leadership.identity})` : '';
+        if (!tick) return send(503, 'text/plain', `no tick finished yet${role}\n`);
+        return tick.error ? send(503, 'text/plain', `last tick failed${role}: ${tick.error}\n`) : send(200, 'text/plain', `ok${role}\n`);
       }
       case '/metrics':
         return send(200, record.metrics.contentType, await record.metrics.text());

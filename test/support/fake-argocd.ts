@@ -1,5 +1,6 @@
-// A loopback stand-in for the Kubernetes API serving applications.argoproj.io/v1alpha1, plus a tiny
-// simulated Argo CD controller. Every object it stores or serves is checked against the real CRD schema.
+// A loopback stand-in for the Kubernetes API serving applications.argoproj.io/v1alpha1 (plus a tiny
+// simulated Argo CD controller) and coordination.k8s.io/v1 Leases (get, create, update with the
+// resourceVersion precondition). Every object it stores or serves is checked against the real schema.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -52,6 +53,8 @@ export interface FakeArgoCd {
   reportOperation(name: string, phase: 'Succeeded' | 'Failed' | 'Error', message?: string): void;
   /** sync operations requested through the API (operation.sync.revision), oldest first */
   syncRequests(name: string): string[];
+  /** a copy of a stored Lease (schema-valid), or undefined. */
+  lease(namespace: string, name: string): Record<string, unknown> | undefined;
   close(): Promise<void>;
 }
 
@@ -67,6 +70,7 @@ export interface FakeArgoCdOptions {
 
 type Json = Record<string, unknown>;
 
+const LEASE_ROUTE = /^\/apis\/coordination\.k8s\.io\/v1\/namespaces\/([^/]+)\/leases(?:\/([^/]+))?\/?$/;
 const ROUTE = /^\/apis\/argoproj\.io\/v1alpha1\/(?:namespaces\/([^/]+)\/)?applications(?:\/([^/]+))?\/?$/;
 const MERGE_PATCH = 'application/merge-patch+json';
 const JSON_PATCH = 'application/json-patch+json';
@@ -214,6 +218,10 @@ export async function startFakeArgoCd(options: FakeArgoCdOptions): Promise<FakeA
   const validator = registry.validatorFor('argoproj.io/v1alpha1', 'Application');
   if (!validator) throw new Error(`no Application schema for argoproj.io/v1alpha1 under ${registry.dir}`);
   const validate: DocumentValidator = validator;
+  const leaseValidator = registry.validatorFor('coordination.k8s.io/v1', 'Lease');
+  if (!leaseValidator) throw new Error(`no Lease schema for coordination.k8s.io/v1 under ${registry.dir}`);
+  const validateLease: DocumentValidator = leaseValidator;
+  const leases = new Map<string, Json>();
   const token = randomBytes(24).toString('hex');
   const store = new Map<string, Json>();
   const requests = new Map<string, string[]>();
@@ -334,10 +342,78 @@ export async function startFakeArgoCd(options: FakeArgoCdOptions): Promise<FakeA
     return { apiVersion: 'argoproj.io/v1alpha1', kind: 'ApplicationList', metadata: { resourceVersion: String(resourceVersion) }, items };
   }
 
+  function leaseFailure(code: number, reason: string, name: string, message: string): HttpFailure {
+    return new HttpFailure(code, reason, message, { name, group: 'coordination.k8s.io', kind: 'leases' });
+  }
+
+  function checkedLease(lease: unknown, name: string): Json {
+    const issues = validateLease(lease);
+    if (!isObject(lease) || issues.length > 0) {
+      const summary = issues.map((i) => `${i.path}: ${i.message}`).join(', ');
+      throw leaseFailure(422, 'Invalid', name, `Lease.coordination.k8s.io "${name}" is invalid: ${summary}`);
+    }
+    if (lease.apiVersion !== 'coordination.k8s.io/v1' || lease.kind !== 'Lease') throw leaseFailure(400, 'BadRequest', name, 'not a coordination.k8s.io/v1 Lease');
+    return lease;
+  }
+
+  /** Leases: what a leader elector needs (get, create, update), with the real conflict semantics. */
+  async function leaseRoute(request: IncomingMessage, namespace: string, name: string | undefined): Promise<Json> {
+    const method = request.method ?? 'GET';
+    if (method === 'GET' && name !== undefined) {
+      const lease = leases.get(`${namespace}/${name}`);
+      if (!lease) throw leaseFailure(404, 'NotFound', name, `leases.coordination.k8s.io "${name}" not found`);
+      return lease;
+    }
+    if ((method === 'POST' && name === undefined) || (method === 'PUT' && name !== undefined)) {
+      let body: unknown;
+      try {
+        body = JSON.parse(await readBody(request));
+      } catch (error) {
+        if (error instanceof HttpFailure) throw error;
+        throw new HttpFailure(400, 'BadRequest', 'the request body is not valid JSON');
+      }
+      const metadata = object(object(body).metadata);
+      const leaseName = typeof metadata.name === 'string' ? metadata.name : '';
+      if (name !== undefined && leaseName !== name) throw leaseFailure(400, 'BadRequest', name, 'the name in the body does not match the URL');
+      if (metadata.namespace !== undefined && metadata.namespace !== namespace) throw leaseFailure(400, 'BadRequest', leaseName, 'the namespace in the body does not match the URL');
+      const key = `${namespace}/${leaseName}`;
+      const current = leases.get(key);
+      if (method === 'POST' && current) throw leaseFailure(409, 'AlreadyExists', leaseName, `leases.coordination.k8s.io "${leaseName}" already exists`);
+      if (method === 'PUT') {
+        if (!current) throw leaseFailure(404, 'NotFound', leaseName, `leases.coordination.k8s.io "${leaseName}" not found`);
+        const expected = object(current.metadata).resourceVersion;
+        if (metadata.resourceVersion !== undefined && metadata.resourceVersion !== expected) {
+          throw leaseFailure(
+            409,
+            'Conflict',
+            leaseName,
+            `Operation cannot be fulfilled on leases.coordination.k8s.io "${leaseName}": the object has been modified; please apply your changes to the latest version and try again`,
+          );
+        }
+      }
+      const stored = structuredClone(body) as Json;
+      const before = current ? object(current.metadata) : {};
+      stored.metadata = {
+        ...metadata,
+        namespace,
+        uid: before.uid ?? randomUUID(),
+        creationTimestamp: before.creationTimestamp ?? timestamp(now()),
+        resourceVersion: nextVersion(),
+      };
+      leases.set(key, checkedLease(stored, leaseName));
+      return stored;
+    }
+    throw new HttpFailure(405, 'MethodNotAllowed', `${method} is not supported on leases by the fake API (get, create, update only)`);
+  }
+
   async function route(request: IncomingMessage): Promise<Json> {
     const authorization = request.headers.authorization ?? '';
     if (authorization !== `Bearer ${token}`) throw new HttpFailure(401, 'Unauthorized', 'Unauthorized');
     const url = new URL(request.url ?? '/', 'http://127.0.0.1');
+    const leaseMatch = LEASE_ROUTE.exec(url.pathname);
+    if (leaseMatch) {
+      return leaseRoute(request, decodeURIComponent(leaseMatch[1] ?? ''), leaseMatch[2] !== undefined ? decodeURIComponent(leaseMatch[2]) : undefined);
+    }
     const match = ROUTE.exec(url.pathname);
     if (!match) throw new HttpFailure(404, 'NotFound', 'the server could not find the requested resource');
     const namespace = match[1] !== undefined ? decodeURIComponent(match[1]) : undefined;
@@ -469,6 +545,10 @@ export async function startFakeArgoCd(options: FakeArgoCdOptions): Promise<FakeA
       commit(keyOf(name), app);
     },
     syncRequests: (name) => [...(requests.get(name) ?? [])],
+    lease: (namespace, name) => {
+      const lease = leases.get(`${namespace}/${name}`);
+      return lease ? structuredClone(lease) : undefined;
+    },
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.closeAllConnections();
