@@ -54,7 +54,7 @@ describe('schema registry over ../shared/schemas', () => {
     expect(re2Patterns('(?<!x', 'u').test('anything')).toBe(true);
   });
 
-  it('runs the simple CEL rules of the Istio CRDs (duration >= 1ms) and lets the others pass', () => {
+  it('runs the CEL rules of the Istio CRDs (duration >= 1ms, one-of counts) and lets rules outside the subset pass', () => {
     const validate = registry.validatorFor('networking.istio.io/v1', 'VirtualService')!;
     const vs = (timeout: string) => ({
       apiVersion: 'networking.istio.io/v1',
@@ -69,6 +69,8 @@ describe('schema registry over ../shared/schemas', () => {
     expect(goDurationMs('15')).toBeUndefined();
     expect(evaluateCelRule('0 < self && self <= 65535', 0)).toBe(false);
     expect(evaluateCelRule('self in ["", "HTTP", "HTTPS"]', 'TCP')).toBe(false);
-    expect(evaluateCelRule('has(self.a) || has(self.b)', {})).toBeUndefined();
+    expect(evaluateCelRule('has(self.a) || has(self.b)', {})).toBe(false);
+    expect(evaluateCelRule('has(self.a) || has(self.b)', { b: 1 })).toBe(true);
+    expect(evaluateCelRule('self.quantity().isGreaterThan(1)', {})).toBeUndefined();
   });
 });

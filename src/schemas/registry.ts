@@ -8,6 +8,7 @@ import { Ajv, type CodeOptions, type ErrorObject, type ValidateFunction } from '
 import ajvDraft04 from 'ajv-draft-04';
 import { parseAllDocuments } from 'yaml';
 import { PermanentError } from '../errors.js';
+import { evaluateCel } from './cel.js';
 
 export interface SchemaIssue {
   /** JSON pointer into the document, e.g. /spec/http/0/route/1/weight */
@@ -131,47 +132,14 @@ interface CelRule {
   message?: string;
 }
 
-/** Go's time.ParseDuration, in milliseconds; undefined when the text is not a Go duration. */
-export function goDurationMs(text: string): number | undefined {
-  const units: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  const body = text.replace(/^[-+]/, '');
-  if (body === '0') return 0;
-  const parts = [...body.matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/g)];
-  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== body) return undefined;
-  const ms = parts.reduce((sum, p) => sum + Number(p[1]) * (units[p[2]!] ?? 0), 0);
-  return text.startsWith('-') ? -ms : ms;
-}
+export { goDurationMs } from './cel.js';
 
 /**
- * The few CEL rules the Istio CRDs repeat, evaluated for real; any other rule cannot run here
- * and passes (`undefined` means "not understood").
+ * One CEL rule of a CRD, evaluated by the small interpreter in cel.ts: true / false, or undefined
+ * when the rule uses something outside its subset (such a rule passes as "not evaluated").
  */
 export function evaluateCelRule(rule: string, self: unknown): boolean | undefined {
-  const r = rule.replace(/^'|'$/g, '').trim();
-  if (r === "duration(self) >= duration('1ms')") {
-    if (typeof self !== 'string') return undefined;
-    const ms = goDurationMs(self);
-    return ms !== undefined && ms >= 1;
-  }
-  if (r === '0 < self && self <= 65535') return typeof self === 'number' ? self > 0 && self <= 65535 : undefined;
-  if (r === '!self.contains("*")') return typeof self === 'string' ? !self.includes('*') : undefined;
-  if (r === 'self != "*"') return typeof self === 'string' ? self !== '*' : undefined;
-  if (r === 'self.size() == 0') {
-    if (typeof self === 'string' || Array.isArray(self)) return self.length === 0;
-    return self !== null && typeof self === 'object' ? Object.keys(self).length === 0 : undefined;
-  }
-  if (r === 'self.all(key, !key.contains("*"))') {
-    return self !== null && typeof self === 'object' && !Array.isArray(self) ? Object.keys(self).every((k) => !k.includes('*')) : undefined;
-  }
-  const inList = /^self in (\[[^\]]*\])$/.exec(r);
-  if (inList) {
-    try {
-      return (JSON.parse(inList[1]!) as unknown[]).includes(self);
-    } catch {
-      return undefined;
-    }
-  }
-  return undefined;
+  return evaluateCel(rule, self);
 }
 
 const celValidations = {
