@@ -1,9 +1,9 @@
-// Checks that need every document of the run at once: VirtualService -> DestinationRule subsets and
-// Gateways, conflicting hosts, subsets that select no Deployment, AuthorizationPolicy principals and
-// PeerAuthentication modes. Pure: works on the loaded documents only.
+// Checks of our own that need every document of the run at once: AuthorizationPolicy principals and
+// PeerAuthentication modes, plus host helpers the CanaryPolicy check shares. Istio's own cross-resource
+// checks (subsets, gateways, hosts, selectors) are the analyzers in ./analyzers. Pure.
 import { findingAt } from './codes.js';
 import { encodePointer } from './load.js';
-import { arr, at, labels, obj, str, strings } from './shape.js';
+import { arr, at, obj, str, strings } from './shape.js';
 import type { Finding, LoadedDocument } from './types.js';
 
 export interface CrossRefOptions {
@@ -38,8 +38,6 @@ function isKind(doc: LoadedDocument, group: string, kind: string): boolean {
   return doc.kind === kind && (doc.apiVersion ?? '').startsWith(group === '' ? 'v1' : `${group}/`) && (group !== '' || doc.apiVersion === 'v1');
 }
 
-const isVirtualService = (d: LoadedDocument) => isKind(d, 'networking.istio.io', 'VirtualService');
-const isDestinationRule = (d: LoadedDocument) => isKind(d, 'networking.istio.io', 'DestinationRule');
 const WORKLOAD_KINDS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'Job', 'CronJob', 'Pod', 'ReplicaSet']);
 
 interface DestinationUse {
@@ -76,109 +74,6 @@ export function subsetsFor(host: HostKey, rules: LoadedDocument[]): Set<string> 
     }
   }
   return names;
-}
-
-function subsetReferences(vss: LoadedDocument[], rules: LoadedDocument[]): Finding[] {
-  const findings: Finding[] = [];
-  for (const vs of vss) {
-    for (const { destination, path } of destinationsOf(vs)) {
-      const subset = str(at(destination, 'subset'));
-      const host = str(at(destination, 'host'));
-      if (subset === undefined || host === undefined) continue;
-      const key = hostKey(host, vs.namespace);
-      if (!key || subsetsFor(key, rules).has(subset)) continue;
-      findings.push(findingAt(vs, encodePointer([...path, 'subset']), 'IST0101', `subset "${subset}" of host ${host} is not defined by any DestinationRule`));
-    }
-  }
-  return findings;
-}
-
-function gatewayName(ref: string, namespace: string | undefined): { name: string; namespace?: string } {
-  const slash = ref.indexOf('/');
-  if (slash >= 0) return { namespace: ref.slice(0, slash), name: ref.slice(slash + 1) };
-  return namespace === undefined ? { name: ref } : { name: ref, namespace };
-}
-
-function gatewayReferences(vss: LoadedDocument[], gateways: LoadedDocument[]): Finding[] {
-  const findings: Finding[] = [];
-  const exists = (ref: string, ns: string | undefined) => {
-    const wanted = gatewayName(ref, ns);
-    return gateways.some((g) => g.name === wanted.name && sameNamespace(g.namespace, wanted.namespace));
-  };
-  for (const vs of vss) {
-    const refs: [string, (string | number)[]][] = strings(at(vs.body, 'spec', 'gateways')).map((g, i) => [g, ['spec', 'gateways', i]]);
-    arr(at(vs.body, 'spec', 'http')).forEach((route, i) =>
-      arr(at(route, 'match')).forEach((m, k) =>
-        strings(at(m, 'gateways')).forEach((g, n) => refs.push([g, ['spec', 'http', i, 'match', k, 'gateways', n]])),
-      ),
-    );
-    for (const [ref, path] of refs) {
-      if (ref === 'mesh' || exists(ref, vs.namespace)) continue;
-      findings.push(findingAt(vs, encodePointer(path), 'IST0101', `gateway "${ref}" does not exist`));
-    }
-  }
-  return findings;
-}
-
-function describeHost(key: HostKey): string {
-  return 'fqdn' in key ? key.fqdn : `${key.service}.${key.namespace ?? '*'}`;
-}
-
-function conflictingHosts(vss: LoadedDocument[]): Finding[] {
-  const claims: { vs: LoadedDocument; gateway: string; host: HostKey; path: (string | number)[] }[] = [];
-  for (const vs of vss) {
-    const declared = strings(at(vs.body, 'spec', 'gateways'));
-    const bound = declared.length === 0 ? ['mesh'] : declared.map((g) => (g === 'mesh' ? g : `${gatewayName(g, vs.namespace).namespace ?? '*'}/${gatewayName(g, vs.namespace).name}`));
-    strings(at(vs.body, 'spec', 'hosts')).forEach((host, i) => {
-      const key = hostKey(host, vs.namespace);
-      if (!key) return;
-      for (const gateway of bound) claims.push({ vs, gateway, host: key, path: ['spec', 'hosts', i] });
-    });
-  }
-  const findings: Finding[] = [];
-  for (const claim of claims) {
-    const others = claims.filter((c) => c.vs !== claim.vs && c.gateway === claim.gateway && sameHost(c.host, claim.host));
-    if (others.length === 0) continue;
-    const names = others.map((o) => `${o.vs.namespace ? `${o.vs.namespace}/` : ''}${o.vs.name ?? '?'} (${o.vs.file})`).join(', ');
-    findings.push(
-      findingAt(claim.vs, encodePointer(claim.path), 'IST0109', `host ${describeHost(claim.host)} on ${claim.gateway} is also claimed by VirtualService ${names}`),
-    );
-  }
-  return findings;
-}
-
-function podTemplateLabels(doc: LoadedDocument): Record<string, string> {
-  if (doc.kind === 'Pod') return labels(at(doc.body, 'metadata', 'labels'));
-  if (doc.kind === 'CronJob') return labels(at(doc.body, 'spec', 'jobTemplate', 'spec', 'template', 'metadata', 'labels'));
-  return labels(at(doc.body, 'spec', 'template', 'metadata', 'labels'));
-}
-
-function selects(selector: Record<string, string>, podLabels: Record<string, string>): boolean {
-  return Object.entries(selector).every(([k, v]) => podLabels[k] === v);
-}
-
-function subsetsSelectPods(rules: LoadedDocument[], workloads: LoadedDocument[], services: LoadedDocument[]): Finding[] {
-  const findings: Finding[] = [];
-  for (const dr of rules) {
-    const host = str(at(dr.body, 'spec', 'host'));
-    const key = host === undefined ? undefined : hostKey(host, dr.namespace);
-    if (!key || 'fqdn' in key) continue;
-    const candidates = workloads.filter((w) => sameNamespace(w.namespace, key.namespace));
-    if (candidates.length === 0) continue;
-    const service = services.find((s) => s.name === key.service && sameNamespace(s.namespace, key.namespace));
-    const serviceSelector = labels(at(service?.body, 'spec', 'selector'));
-    arr(at(dr.body, 'spec', 'subsets')).forEach((subset, i) => {
-      const subsetLabels = labels(at(subset, 'labels'));
-      if (Object.keys(subsetLabels).length === 0) return;
-      const wanted = { ...serviceSelector, ...subsetLabels };
-      if (candidates.some((w) => selects(wanted, podTemplateLabels(w)))) return;
-      const shown = Object.entries(wanted).map(([k, v]) => `${k}=${v}`).join(',');
-      findings.push(
-        findingAt(dr, encodePointer(['spec', 'subsets', i, 'labels']), 'IST0173', `subset "${str(at(subset, 'name')) ?? i}" selects ${shown}, which no Deployment pod template in the input carries`),
-      );
-    });
-  }
-  return findings;
 }
 
 const PRINCIPAL = /^[^/]+\/ns\/([^/]+)\/sa\/([^/]+)$/;
@@ -244,16 +139,7 @@ function mtlsModes(docs: LoadedDocument[], options: CrossRefOptions): Finding[] 
 
 /** All cross-reference findings for the documents of one run. */
 export function checkCrossReferences(docs: LoadedDocument[], options: CrossRefOptions): Finding[] {
-  const vss = docs.filter(isVirtualService);
-  const rules = docs.filter(isDestinationRule);
-  const gateways = docs.filter((d) => d.kind === 'Gateway' && /^(networking\.istio\.io|gateway\.networking\.k8s\.io)\//.test(d.apiVersion ?? ''));
-  const workloads = docs.filter((d) => WORKLOAD_KINDS.has(d.kind ?? ''));
-  const services = docs.filter((d) => d.kind === 'Service' && d.apiVersion === 'v1');
   return [
-    ...subsetReferences(vss, rules),
-    ...gatewayReferences(vss, gateways),
-    ...conflictingHosts(vss),
-    ...subsetsSelectPods(rules, workloads, services),
     ...principalReferences(docs, options),
     ...mtlsModes(docs, options),
   ];

@@ -6,6 +6,7 @@ import { createSchemaRegistry, defaultSchemasDir } from '../schemas/registry.js'
 import { errorMessage } from '../errors.js';
 import { checkApplication } from './argocd.js';
 import { checkCanaryPolicy } from './canary-policy.js';
+import { runAnalyzers } from './analyzers/index.js';
 import { findingAt } from './codes.js';
 import { checkCrossReferences } from './cross-refs.js';
 import { chartsFromApplications, checkHelmValues, isHelmValuesFile } from './helm-values.js';
@@ -13,7 +14,7 @@ import { checkHelmReleases, helmContext } from './helm-releases.js';
 import { checkIstioRules } from './istio-rules.js';
 import { checkKustomization, isKustomization, kustomizeNamespaces } from './kustomize.js';
 import { displayName, expandPaths, findRepoRoot, parseManifestText, repoFilesAt, toPosix } from './load.js';
-import { sortFindings, summarise } from './report.js';
+import { sortFindings, summarise, withLevel } from './report.js';
 import { checkSchema } from './schema-check.js';
 import type { Finding, LoadedDocument, ValidateOptions, ValidationReport } from './types.js';
 import { POLICY_API_VERSION, POLICY_KIND } from '../promoter/policy.js';
@@ -95,7 +96,8 @@ export async function validatePaths(paths: string[], options: ValidateOptions = 
   } catch (error) {
     findings.push({ file: displayName(repoRoot, cwd), path: '', code: 'DT0006', severity: 'error', message: `Helm release checks failed: ${errorMessage(error)}` });
   }
+  findings.push(...runAnalyzers(documents, { meshRootNamespace }));
 
-  const sorted = sortFindings(findings);
+  const sorted = sortFindings(findings).map(withLevel);
   return Promise.resolve({ findings: sorted, summary: summarise(sorted, files.length, documents.length) });
 }

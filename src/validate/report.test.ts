@@ -23,7 +23,7 @@ describe('report rendering', () => {
   it('ends with a summary of errors, warnings, skipped and files', () => {
     const findings = [finding, { ...finding, severity: 'warning' as const }, { ...finding, severity: 'skipped' as const }];
     const summary = summarise(findings, 3, 5);
-    expect(summary).toEqual({ errors: 1, warnings: 1, skipped: 1, files: 3, documents: 5 });
+    expect(summary).toEqual({ errors: 1, warnings: 1, infos: 0, skipped: 1, files: 3, documents: 5 });
     expect(formatText({ findings, summary }).trim().split('\n').at(-1)).toBe('1 error(s), 1 warning(s), 1 skipped, 3 file(s), 5 document(s)');
   });
 });

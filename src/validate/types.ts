@@ -1,7 +1,8 @@
 // The vocabulary of `promoter validate`: findings, the documents they point into, and the report.
 import type { SchemaRegistry } from '../schemas/registry.js';
 
-export type Severity = 'error' | 'warning' | 'skipped';
+/** Istio's Error / Warning / Info, plus skipped for documents no check could read. */
+export type Severity = 'error' | 'warning' | 'info' | 'skipped';
 
 export interface Finding {
   /** The file, relative to the working directory when it lies below it. */
@@ -13,16 +14,21 @@ export interface Finding {
   doc?: number;
   kind?: string;
   name?: string;
+  /** The resource's namespace, when it has one. */
+  namespace?: string;
   /** JSON pointer into the document ('' for the whole file). */
   path: string;
   code: string;
   severity: Severity;
+  /** Istio's level name for the severity (Error, Warning, Info); skipped documents are Info. */
+  level?: 'Error' | 'Warning' | 'Info';
   message: string;
 }
 
 export interface ValidationSummary {
   errors: number;
   warnings: number;
+  infos: number;
   skipped: number;
   files: number;
   documents: number;
