@@ -6,6 +6,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAppAuth } from '@octokit/auth-app';
+import { retry } from '@octokit/plugin-retry';
+import { throttling } from '@octokit/plugin-throttling';
 import { Octokit } from '@octokit/rest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { repoRoot } from '../src/schemas/registry.js';
@@ -365,6 +367,112 @@ describe('GitHub test server through @octokit/rest', () => {
     expect((await status(get('Basic dXNlcjpwYXNz'))).status).toBe(401);
     const anonymous2 = new Octokit({ baseUrl: f.server.url, log: silent });
     expect((await status(anonymous2.rest.repos.get(repo()))).status).toBe(401);
+    expect(f.server.violations()).toEqual([]);
+  });
+});
+
+describe('GitHub test server: merge methods, CI timing and client plugins', () => {
+  it('rebases or squashes as asked, refuses a method the repository does not allow, and can delete the head branch', async () => {
+    const f = await setup({ deleteBranchOnMerge: true, mergeMethods: ['rebase', 'squash'] });
+    const r = { owner: f.server.owner, repo: f.server.repo };
+    const before = await lsRemote(f, 'main');
+    const first = await botPush(f, 'promoter/backend', { 'a.txt': 'a\n' }, 'First step');
+    await botPush(f, 'promoter/backend', { 'b.txt': 'b\n' }, 'Second step');
+    await f.octokit.rest.pulls.create({ ...r, head: 'promoter/backend', base: 'main', title: 'two steps' });
+    const refused = await status(f.octokit.rest.pulls.merge({ ...r, pull_number: 1, merge_method: 'merge' }));
+    expect(refused).toMatchObject({ status: 405, message: expect.stringContaining('Merge commits are not allowed') as unknown });
+
+    const { data } = await f.octokit.rest.pulls.merge({ ...r, pull_number: 1, merge_method: 'rebase' });
+    expect(await lsRemote(f, 'main')).toBe(data.sha);
+    const log = (await git(f.remote, f.env, 'log', '--format=%s|%ae|%ce|%P', `${before}..${data.sha}`)).stdout.trim().split('\n');
+    expect(log.map((l) => l.split('|').slice(0, 3))).toEqual([
+      ['Second step', BOT.email, 'noreply@github.com'],
+      ['First step', BOT.email, 'noreply@github.com'],
+    ]);
+    expect(log.every((l) => l.split('|')[3]!.split(' ').length === 1)).toBe(true);
+    expect((await git(f.remote, f.env, 'rev-parse', `${data.sha}~1~1`)).stdout.trim()).toBe(before);
+    expect(data.sha).not.toBe(first);
+    expect(await lsRemote(f, 'promoter/backend')).toBe('');
+    expect(f.server.violations()).toEqual([]);
+  });
+
+  it('finishes an auto-merge as soon as simulated CI reports green, with no client request in between', async () => {
+    const f = await setup({ ci: { contexts: ['merge-weight-change'], settleAfterMs: 'manual' }, mergeableUnknownOnFirstRead: true });
+    const r = { owner: f.server.owner, repo: f.server.repo };
+    await f.server.requireStatusChecks('main', ['merge-weight-change']);
+    await botPush(f, 'promoter/backend', { 'weights.txt': 'canary 10\n' }, 'Promote backend');
+    const { data: pr } = await f.octokit.rest.pulls.create({ ...r, head: 'promoter/backend', base: 'main', title: 'backend: 10%' });
+    // GitHub answers mergeability later: null on the first read, the answer on the next
+    expect(pr).toMatchObject({ mergeable: null, mergeable_state: 'unknown' });
+    expect((await f.octokit.rest.pulls.get({ ...r, pull_number: 1 })).data).toMatchObject({ mergeable: true, mergeable_state: 'blocked' });
+    await f.octokit.graphql(ENABLE_AUTO_MERGE, { id: pr.node_id, mergeMethod: 'MERGE' });
+    const requests = f.server.requests().length;
+    await f.server.settleCi();
+    expect(f.server.requests()).toHaveLength(requests);
+    const view = await f.server.pullRequest(1);
+    expect(view).toMatchObject({ state: 'merged', statuses: [{ context: 'merge-weight-change', state: 'success' }] });
+    expect(await lsRemote(f, 'main')).toBe(view.mergeCommitSha);
+    expect(f.server.violations()).toEqual([]);
+  });
+
+  it('lets simulated CI report its verdict by itself after a delay', async () => {
+    const f = await setup({ ci: { contexts: ['merge-weight-change'], settleAfterMs: 5 } });
+    await botPush(f, 'promoter/backend', { 'weights.txt': 'canary 10\n' }, 'Promote backend');
+    await f.octokit.rest.pulls.create({ owner: f.server.owner, repo: f.server.repo, head: 'promoter/backend', base: 'main', title: 'backend: 10%' });
+    let state = 'pending';
+    for (let attempt = 0; attempt < 200 && state === 'pending'; attempt += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      state = (await f.server.pullRequest(1)).statuses[0]?.state ?? 'none';
+    }
+    expect(state).toBe('success');
+    expect(f.server.violations()).toEqual([]);
+  });
+
+  it('refuses bodies and titles beyond GitHub\'s limits', async () => {
+    const f = await setup();
+    const r = { owner: f.server.owner, repo: f.server.repo };
+    await botPush(f, 'promoter/backend', { 'weights.txt': 'canary 10\n' }, 'Promote backend');
+    const long = await status(f.octokit.rest.pulls.create({ ...r, head: 'promoter/backend', base: 'main', title: 'big', body: 'x'.repeat(65537) }));
+    expect(long).toMatchObject({ status: 422 });
+    expect(long.message).toContain('body is too long (maximum is 65536 characters)');
+    await f.octokit.rest.pulls.create({ ...r, head: 'promoter/backend', base: 'main', title: 'fits', body: 'x'.repeat(65536) });
+    expect((await status(f.octokit.rest.pulls.update({ ...r, pull_number: 1, title: 't'.repeat(257) }))).status).toBe(422);
+    expect(f.server.violations()).toEqual([]);
+  });
+
+  it('works with plugin-retry and plugin-throttling, whose defaults retry a 409 or 405 three times', async () => {
+    const f = await setup();
+    const r = { owner: f.server.owner, repo: f.server.repo };
+    const rateLimited: number[] = [];
+    const Client = Octokit.plugin(retry, throttling);
+    const client = (doNotRetry?: number[]): Octokit =>
+      new Client({
+        auth: f.token,
+        baseUrl: f.server.url,
+        log: silent,
+        retry: { retryAfterBaseValue: 1, ...(doNotRetry ? { doNotRetry } : {}) },
+        throttle: {
+          onRateLimit: (retryAfter: number) => {
+            rateLimited.push(retryAfter);
+            return false;
+          },
+          onSecondaryRateLimit: () => false,
+        },
+      });
+    const head = await botPush(f, 'promoter/backend', { 'weights.txt': 'canary 10\n' }, 'Promote backend');
+    await f.octokit.rest.pulls.create({ ...r, head: 'promoter/backend', base: 'main', title: 'backend: 10%' });
+    const merges = (): number => f.server.requests().filter((q) => q.operationId === 'pulls/merge').length;
+
+    expect((await status(client().rest.pulls.merge({ ...r, pull_number: 1, sha: '0'.repeat(40) }))).status).toBe(409);
+    expect(merges()).toBe(4);
+    expect((await status(client([400, 401, 403, 404, 405, 409, 410, 422, 451]).rest.pulls.merge({ ...r, pull_number: 1, sha: '0'.repeat(40) }))).status).toBe(409);
+    expect(merges()).toBe(5);
+
+    await client().rest.pulls.merge({ ...r, pull_number: 1, sha: head });
+    f.server.setRateLimitRemaining(f.token, 0);
+    expect((await status(client().rest.repos.get(r))).status).toBe(403);
+    expect(rateLimited).toHaveLength(1);
+    expect(rateLimited[0]).toBeGreaterThan(0);
     expect(f.server.violations()).toEqual([]);
   });
 });

@@ -72,6 +72,11 @@ export interface GitHubServerOptions {
   rateLimit?: number;
   /** only GitHub Apps may create check runs (GitHub's rule); default true */
   checkRunsRequireApp?: boolean;
+  /**
+   * GitHub computes mergeability in the background: the first read of a PR after its head or base moved
+   * says `mergeable: null, mergeable_state: "unknown"`, and a later read has the answer. Default false.
+   */
+  mergeableUnknownOnFirstRead?: boolean;
   ci?: SimulatedCiOptions;
 }
 
@@ -279,6 +284,9 @@ const CI_LOGIN = 'docuthinker-ci[bot]';
 const CI_APP = 'docuthinker-ci';
 const GITHUB_COMMITTER = { name: 'GitHub', email: 'noreply@github.com' };
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
+/** GitHub's limits on a pull request or comment body and a title */
+const MAX_BODY_CHARS = 65536;
+const MAX_TITLE_CHARS = 256;
 
 function isObject(value: unknown): value is Json {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
@@ -396,6 +404,8 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
   const ciPending: { sha: string; pr: number; context: string }[] = [];
   const timers = new Set<NodeJS.Timeout>();
   let closed = false;
+  /** branch tips as of the last sync (for objects built without a git call) */
+  let lastHeads = new Map<string, string>();
 
   // One request (or test control) at a time: refs, PR state and merges stay consistent.
   let queue: Promise<unknown> = Promise.resolve();
@@ -655,6 +665,7 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
   /** re-reads branch heads: new heads of open PRs start simulated CI; a deleted head branch closes its PR */
   async function sync(): Promise<void> {
     const heads = await branchHeads();
+    lastHeads = heads;
     for (const pr of pulls.values()) {
       if (pr.state !== 'open') continue;
       const sha = heads.get(pr.head);
@@ -777,6 +788,17 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
     if (needed.missing.length + needed.pending.length + needed.failing.length > 0) return { mergeable: true, state: 'blocked', tree, baseSha };
     const anyRed = latestStatuses(pr.headSha).some((s) => s.state === 'failure' || s.state === 'error');
     return { mergeable: true, state: anyRed ? 'unstable' : 'clean', tree, baseSha };
+  }
+
+  const mergeabilitySeen = new Map<number, string>();
+  /** what a client reads: with mergeableUnknownOnFirstRead, nothing yet on the first read after a change */
+  async function readMergeability(pr: PullRecord): Promise<Mergeability> {
+    const state = await mergeability(pr);
+    if (!options.mergeableUnknownOnFirstRead || pr.state !== 'open') return state;
+    const key = `${state.baseSha ?? ''}:${pr.headSha}`;
+    if (mergeabilitySeen.get(pr.number) === key) return state;
+    mergeabilitySeen.set(pr.number, key);
+    return { ...state, mergeable: null, state: 'unknown' };
   }
 
   function commitMessageDefaults(pr: PullRecord, method: MergeMethod): { title: string; message: string } {
@@ -968,7 +990,7 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
       draft: pr.draft,
     };
     if (simple) return object;
-    const state = await mergeability(pr);
+    const state = await readMergeability(pr);
     const stats = await pullStats(pr, baseSha);
     Object.assign(object, {
       merged: pr.merged,
@@ -1045,7 +1067,7 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
           number: pr.number,
           url: `${base}/pulls/${pr.number}`,
           head: { ref: pr.head, sha: pr.headSha, repo: { id: repoId, url: base, name: repoName } },
-          base: { ref: pr.base, sha: pr.headSha, repo: { id: repoId, url: base, name: repoName } },
+          base: { ref: pr.base, sha: lastHeads.get(pr.base) ?? pr.headSha, repo: { id: repoId, url: base, name: repoName } },
         })),
     };
   }
@@ -1194,6 +1216,7 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
       const base = str(body.base) ?? '';
       const title = str(body.title);
       if (title === undefined || title.trim() === '') throw validationFailed('PullRequest', 'title', 'missing_field');
+      checkLimits(title, str(body.body));
       const baseSha = await branchSha(base);
       if (!baseSha) throw validationFailed('PullRequest', 'base', 'invalid');
       const headSha = await branchSha(head);
@@ -1243,6 +1266,7 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
     'pulls/update': async (context) => {
       const pr = findPull(Number(context.params.pull_number));
       const body = bodyOf(context);
+      checkLimits(str(body.title), str(body.body));
       if (typeof body.title === 'string') pr.title = body.title;
       if (typeof body.body === 'string') pr.body = body.body;
       if (typeof body.maintainer_can_modify === 'boolean') pr.maintainerCanModify = body.maintainer_can_modify;
@@ -1291,6 +1315,9 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
       const names = raw.map((item) => (typeof item === 'string' ? item : isObject(item) ? str(item.name) : undefined)).filter((n): n is string => !!n);
       if (names.length === 0) throw validationFailed('Label', 'name', 'missing_field');
       for (const name of names) {
+        if (name.length > 50) throw validationFailed('Label', 'name', 'custom', 'name is too long (maximum is 50 characters)');
+      }
+      for (const name of names) {
         const label = labelRecord(name);
         if (!pr.labels.some((l) => l.toLowerCase() === label.name.toLowerCase())) pr.labels.push(label.name);
       }
@@ -1312,6 +1339,7 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
       const pr = findPull(Number(context.params.issue_number));
       const text = str(bodyOf(context).body);
       if (text === undefined) throw validationFailed('IssueComment', 'body', 'missing_field');
+      if (text.length > MAX_BODY_CHARS) throw validationFailed('IssueComment', 'body', 'custom', `body is too long (maximum is ${MAX_BODY_CHARS} characters)`);
       const comment = addComment(pr, context.login, text);
       const object = commentObject(comment);
       return Promise.resolve({ status: 201, body: object, headers: { location: String(object.url) } });
@@ -1328,7 +1356,9 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
     'issues/update-comment': async (context) => {
       const comment = comments.get(Number(context.params.comment_id));
       if (!comment) throw new ApiError(404, 'Not Found');
-      comment.body = str(bodyOf(context).body) ?? comment.body;
+      const text = str(bodyOf(context).body) ?? comment.body;
+      if (text.length > MAX_BODY_CHARS) throw validationFailed('IssueComment', 'body', 'custom', `body is too long (maximum is ${MAX_BODY_CHARS} characters)`);
+      comment.body = text;
       comment.updatedAt = now();
       return Promise.resolve({ status: 200, body: commentObject(comment) });
     },
@@ -1504,6 +1534,11 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
   async function validRefName(ref: string): Promise<boolean> {
     const { code } = await g(['check-ref-format', ref], [1]);
     return code === 0;
+  }
+
+  function checkLimits(title: string | undefined, body: string | undefined): void {
+    if (title !== undefined && title.length > MAX_TITLE_CHARS) throw validationFailed('Issue', 'title', 'custom', `title is too long (maximum is ${MAX_TITLE_CHARS} characters)`);
+    if (body !== undefined && body.length > MAX_BODY_CHARS) throw validationFailed('Issue', 'body', 'custom', `body is too long (maximum is ${MAX_BODY_CHARS} characters)`);
   }
 
   function requireApp(context: RequestContext): void {
@@ -1715,10 +1750,10 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
         author: () => actorNode(pr.user),
         mergedBy: () => (pr.mergedBy ? actorNode(pr.mergedBy) : null),
         mergeable: async () => {
-          const state = await mergeability(pr);
+          const state = await readMergeability(pr);
           return state.mergeable === null ? 'UNKNOWN' : state.mergeable ? 'MERGEABLE' : 'CONFLICTING';
         },
-        mergeStateStatus: async () => (await mergeability(pr)).state.toUpperCase(),
+        mergeStateStatus: async () => (await readMergeability(pr)).state.toUpperCase(),
         autoMergeRequest: () =>
           pr.autoMerge
             ? {
