@@ -5,10 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/logger.js';
-import { gitPort } from '../src/promoter/app.js';
-import { GitWorkspace } from '../src/promoter/git.js';
-import { applyOperation, type Operation } from '../src/promoter/operations.js';
-import type { GitPort } from '../src/promoter/ports.js';
+import { pushDelivery } from '../src/promoter/delivery.js';
+import { applyOperation, type Operation, type OperationDeps } from '../src/promoter/operations.js';
+import { GitWorkspace } from '../src/promoter/workspace.js';
 import { repoRoot } from '../src/schemas/registry.js';
 import { cleanGitEnv, commitToRemote, createSeededRemote } from './support/git-remote.js';
 
@@ -16,11 +15,12 @@ const VS = 'gitops/istio/traffic-management/virtualservices/backend.yaml';
 const CANARY = 'gitops/apps/backend/base/deployment-canary.yaml';
 let dir: string;
 let remoteDir: string;
-let git: GitPort;
+let deps: OperationDeps;
 
 const show = (path: string) => execFileSync('git', [`--git-dir=${remoteDir}`, 'show', `main:${path}`], { env: cleanGitEnv(dir), encoding: 'utf8' });
+const trailer = (key: string) => execFileSync('git', [`--git-dir=${remoteDir}`, 'log', '-1', `--format=%(trailers:key=${key},valueonly)`, 'main'], { env: cleanGitEnv(dir), encoding: 'utf8' }).trim();
 const subject = () => execFileSync('git', [`--git-dir=${remoteDir}`, 'log', '-1', '--format=%s%n%(trailers:key=Promoter-Decision,valueonly)', 'main'], { env: cleanGitEnv(dir), encoding: 'utf8' }).trim();
-const run = (op: Operation, canary = 'backend') => applyOperation(git, { globs: ['gitops/apps/*/canary.yaml'], canary, op, reason: `test ${op}`, maxAttempts: 3 });
+const run = (op: Operation, canary = 'backend') => applyOperation(deps, { globs: ['gitops/apps/*/canary.yaml'], canary, op, reason: `test ${op}`, maxAttempts: 3 });
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'operations-'));
@@ -33,7 +33,7 @@ beforeAll(async () => {
     logger: silentLogger(),
     env: cleanGitEnv(dir),
   });
-  git = gitPort(workspace);
+  deps = { git: workspace, delivery: pushDelivery(workspace) };
 }, 30_000);
 
 afterAll(async () => {
@@ -51,13 +51,17 @@ describe('a person operating a canary', () => {
     await commitToRemote(remoteDir, { [CANARY]: show(CANARY).replace(/backend:[0-9.]+/, 'backend:2.0.0') }, 'CI lands backend 2.0.0');
     expect(await run('promote')).toMatchObject({ kind: 'committed', subject: 'canary(backend): promote by hand 0% -> 5%' });
     expect(subject()).toBe('canary(backend): promote by hand 0% -> 5%\nmanual-start');
+    // Promoter-Step means what it means in the promoter's own commits: where the canary is once this applies.
+    expect(trailer('Promoter-Step')).toBe('5');
     expect(await run('promote')).toMatchObject({ kind: 'committed', subject: 'canary(backend): promote by hand 5% -> 10%' });
     expect(show(VS)).toMatch(/weight: 90\b/);
+    expect(trailer('Promoter-Step')).toBe('10');
   });
 
   it('pauses and resumes with one annotation; pausing twice commits nothing', async () => {
     expect(await run('pause')).toMatchObject({ kind: 'committed' });
     expect(show(VS)).toContain('delivery.docuthinker.io/paused: "true"');
+    expect(trailer('Promoter-Step')).toBe('10');
     expect(await run('pause')).toEqual({ kind: 'unchanged' });
     expect(await run('resume')).toMatchObject({ kind: 'committed', subject: 'canary(backend): resume at 10%' });
     expect(show(VS)).toContain('delivery.docuthinker.io/paused: "false"');
@@ -75,6 +79,7 @@ describe('a person operating a canary', () => {
   it('aborts: traffic back to stable and the image marked failed', async () => {
     expect(await run('abort')).toMatchObject({ kind: 'committed', subject: 'canary(backend): abort, roll back ghcr.io/docuthinker/backend:2.0.0' });
     expect(subject()).toMatch(/\nrollback$/);
+    expect(trailer('Promoter-Step')).toBe('rollback-from-10');
     expect(show(VS)).toMatch(/weight: 100\b/);
     expect(show(CANARY)).toContain('delivery.docuthinker.io/failed-image: "ghcr.io/docuthinker/backend:2.0.0"');
     await expect(run('abort')).rejects.toThrow('canary "backend" is failed at 0%: nothing to abort');

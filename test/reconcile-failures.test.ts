@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/logger.js';
 import { createPromoter, type Promoter } from '../src/promoter/app.js';
 import { parsePromoterConfig } from '../src/promoter/config.js';
-import type { GitPort } from '../src/promoter/ports.js';
+import type { DeliveryPort } from '../src/promoter/ports.js';
 import { reconcileOnce, type CanaryReport } from '../src/promoter/reconcile.js';
 import { repoRoot } from '../src/schemas/registry.js';
 import { fastPolicyText } from './support/environment.js';
@@ -111,18 +111,17 @@ describe('reconcile failure paths', () => {
     syncHead();
     const base = promoter.deps;
     let raced = false;
-    const racingGit: GitPort = {
-      ...base.git,
-      commitAndPush: async (change) => {
+    const racing: DeliveryPort = {
+      deliver: async (change) => {
         if (!raced) {
           raced = true;
           // Someone else pushes between our read of HEAD and our push.
           await commitToRemote(remoteDir, { 'gitops/apps/frontend/base/hpa.yaml': `${show('gitops/apps/frontend/base/hpa.yaml')}# tuned by a person\n` }, 'a person tunes the frontend HPA');
         }
-        return base.git.commitAndPush(change);
+        return base.delivery.deliver(change);
       },
     };
-    const report = await reconcileOnce({ ...base, git: racingGit });
+    const report = await reconcileOnce({ ...base, delivery: racing });
     // After the race HEAD moved, Argo CD has not applied it yet, so the promoter now holds.
     expect(backend(report.canaries)).toMatchObject({ outcome: 'held', phase: 'ready' });
     expect(backend(report.canaries)?.reason).toMatch(/waiting for Argo CD/);

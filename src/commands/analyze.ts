@@ -64,7 +64,7 @@ Examples:
       const config = loadConfigOrExit(options.config);
       if (!config) return;
       try {
-        const promoter = await createPromoter(config, commandLogger(config, 'warn'));
+        const promoter = await createPromoter(config, commandLogger(config, 'warn'), { purpose: 'status' });
         const report = await promoter.tick({ dryRun: true, ...(historySeconds !== undefined ? { historySeconds } : {}) });
         const mine = report.canaries.filter((c) => c.canary === options.canary);
         if (mine.length === 0) {

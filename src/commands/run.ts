@@ -49,7 +49,7 @@ Logs are JSON lines (pino) on stdout; tokens are redacted. While running it serv
         }
         const server = config.http.listen
           ? await startStatusServer(record, parseListen(config.http.listen), {
-              history: async () => canaryHistory(await promoter.git.log({ max: 500 })),
+              history: async () => canaryHistory(await promoter.workspace.log({ max: 500 })),
               ...(config.http.commitUrl ? { commitUrl: config.http.commitUrl } : {}),
             })
           : undefined;
@@ -95,7 +95,7 @@ Logs are JSON lines (pino) on stdout; tokens are redacted. While running it serv
       if (!config) return;
       const logger = commandLogger(config, 'warn');
       try {
-        const promoter = await createPromoter(config, logger);
+        const promoter = await createPromoter(config, logger, { purpose: 'status' });
         const report = await promoter.tick({ dryRun: true });
         process.stdout.write(`${formatTickReport(report, { verbose: options.verbose ?? false })}\n`);
       } catch (error) {

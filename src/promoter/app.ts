@@ -9,16 +9,17 @@ import { fetchWindows } from '../analysis/windows.js';
 import type { Logger } from '../logger.js';
 import { createArgoCdClient, syncGate } from './argocd.js';
 import { remoteUrlWithToken, type PromoterConfig } from './config.js';
-import { GitWorkspace } from './git.js';
 import type { KubernetesSource } from './kubernetes.js';
 import { createLeaderElector, kubernetesLeasePort, type LeaderElector } from './leader.js';
-import type { ArgoPort, GitPort, MetricsPort } from './ports.js';
+import { processCloneDir, pushDelivery, removeStaleClones, type ClonePurpose } from './delivery.js';
+import { PermanentError } from '../errors.js';
+import type { ArgoPort, DeliveryPort, MetricsPort } from './ports.js';
 import { reconcileOnce, type ReconcileDeps, type TickReport } from './reconcile.js';
-import { matchRepoFiles } from './repo-files.js';
+import { GitWorkspace } from './workspace.js';
 
 export interface Promoter {
   tick(options?: { dryRun?: boolean; historySeconds?: number; mayWrite?: () => boolean }): Promise<TickReport>;
-  readonly git: GitWorkspace;
+  readonly workspace: GitWorkspace;
   readonly deps: ReconcileDeps;
 }
 
@@ -30,15 +31,14 @@ export interface PromoterOverrides {
   env?: NodeJS.ProcessEnv;
   /** told after each query batch to the analysis Prometheus (promoter_prometheus_up). */
   onPrometheusQuery?: (ok: boolean) => void;
+  /** what this process's clone is for (default run); every process gets its own clone. */
+  purpose?: ClonePurpose;
 }
 
-export function gitPort(workspace: GitWorkspace): GitPort {
-  return {
-    refresh: () => workspace.refresh(),
-    readFile: (path) => workspace.readFile(path),
-    listFiles: (pattern) => Promise.resolve(matchRepoFiles(workspace.dir, pattern)),
-    commitAndPush: (change) => workspace.commitAndPush(change),
-  };
+/** The delivery the config asks for, over this process's workspace. */
+export function createDelivery(config: PromoterConfig, workspace: GitWorkspace): DeliveryPort {
+  if (config.delivery.mode === 'push') return pushDelivery(workspace);
+  throw new PermanentError('delivery.mode pull-request is not available in this build');
 }
 
 export function metricsPort(config: PromoterConfig, logger: Logger, fetchImpl?: typeof fetch, onQuery?: (ok: boolean) => void): MetricsPort {
@@ -92,10 +92,11 @@ export function createLeaderElectorFor(config: PromoterConfig, logger: Logger, o
 }
 
 export async function createPromoter(config: PromoterConfig, logger: Logger, overrides: PromoterOverrides = {}): Promise<Promoter> {
+  removeStaleClones(config.git.workdir);
   const workspace = await GitWorkspace.open({
     remoteUrl: remoteUrlWithToken(config, overrides.env),
     branch: config.git.branch,
-    dir: config.git.workdir,
+    dir: processCloneDir(config.git.workdir, overrides.purpose ?? 'run'),
     identity: config.git.author,
     logger: logger.child({ component: 'git' }),
     ...(overrides.env ? { env: overrides.env } : {}),
@@ -111,7 +112,8 @@ export async function createPromoter(config: PromoterConfig, logger: Logger, ove
     syncGate,
   };
   const deps: ReconcileDeps = {
-    git: gitPort(workspace),
+    git: workspace,
+    delivery: createDelivery(config, workspace),
     argo,
     metrics: metricsPort(config, logger.child({ component: 'prometheus' }), overrides.fetch, overrides.onPrometheusQuery),
     judge,
@@ -121,7 +123,7 @@ export async function createPromoter(config: PromoterConfig, logger: Logger, ove
     maxPushAttempts: config.maxPushAttempts,
   };
   return {
-    git: workspace,
+    workspace,
     deps,
     tick: (options) =>
       reconcileOnce({

@@ -86,7 +86,11 @@ function subject(name: string, state: CanaryState, action: Exclude<Action, { kin
   }
 }
 
-function stepTrailer(action: Exclude<Action, { kind: 'hold' }>, state: CanaryState): string {
+/**
+ * Promoter-Step means one thing in every commit, automatic or a person's: where the canary is once
+ * the commit applies (the target weight, finalize-image, finalize-traffic, rollback-from-<weight>).
+ */
+export function stepAfter(action: Exclude<Action, { kind: 'hold' }>, state: CanaryState): string {
   switch (action.kind) {
     case 'start':
     case 'set-weight':
@@ -124,16 +128,51 @@ export interface CommitMessageInput {
   verdict?: Verdict;
 }
 
+export interface TrailerInput {
+  canary: string;
+  step: string;
+  decision: string;
+  image: string;
+  evidence: string;
+}
+
+/** The machine-readable trailers; the one place they are written. */
+export function trailerBlock(t: TrailerInput): string {
+  return [
+    `${TRAILERS.canary}: ${t.canary}`,
+    `${TRAILERS.step}: ${t.step}`,
+    `${TRAILERS.decision}: ${t.decision}`,
+    `${TRAILERS.image}: ${t.image}`,
+    `${TRAILERS.evidence}: ${t.evidence}`,
+  ].join('\n');
+}
+
+/** The image an action is about: the one it finalizes or rolls back, else the canary's. */
+export function actionImage(action: Exclude<Action, { kind: 'hold' }>, state: CanaryState): string {
+  return action.kind === 'finalize-image' || action.kind === 'rollback' ? action.image : state.canaryImage;
+}
+
 export function commitMessage({ canary, state, action, verdict }: CommitMessageInput): string {
   const body = [why(action, verdict)];
   if (verdict) body.push('', evidenceBlock(verdict.evidence));
-  const image = action.kind === 'finalize-image' || action.kind === 'rollback' ? action.image : state.canaryImage;
-  const trailers = [
-    `${TRAILERS.canary}: ${canary}`,
-    `${TRAILERS.step}: ${stepTrailer(action, state)}`,
-    `${TRAILERS.decision}: ${action.kind}`,
-    `${TRAILERS.image}: ${image}`,
-    `${TRAILERS.evidence}: ${evidenceSummary(verdict?.evidence)}`,
-  ];
-  return `${subject(canary, state, action)}\n\n${body.join('\n')}\n\n${trailers.join('\n')}\n`;
+  const trailers = trailerBlock({
+    canary,
+    step: stepAfter(action, state),
+    decision: action.kind,
+    image: actionImage(action, state),
+    evidence: evidenceSummary(verdict?.evidence),
+  });
+  return `${subject(canary, state, action)}\n\n${body.join('\n')}\n\n${trailers}\n`;
+}
+
+export interface OperationMessageInput {
+  subject: string;
+  /** the person's reason, as given. */
+  reason: string;
+  trailers: Omit<TrailerInput, 'evidence'>;
+}
+
+/** A person's operation (pause, resume, abort, promote): their reason, and the same trailers. */
+export function operationMessage({ subject: line, reason, trailers }: OperationMessageInput): string {
+  return `${line}\n\n${reason}\n\n${trailerBlock({ ...trailers, evidence: 'none (a person decided)' })}\n`;
 }

@@ -31,6 +31,32 @@ describe('promoter config', () => {
     }
   });
 
+  it('reads delivery: push by default, pull-request with its GitHub repository, merge and rollback choices', () => {
+    const base = { git: { url: '/srv/gitops.git' }, prometheus: { url: 'http://p:9090' } };
+    expect(parsePromoterConfig(base, 'x').delivery).toEqual({ mode: 'push', merge: 'api', rollbacks: 'direct', links: {} });
+    const pr = parsePromoterConfig(
+      {
+        ...base,
+        delivery: {
+          mode: 'pull-request',
+          merge: 'auto-merge',
+          rollbacks: 'pull-request',
+          github: { owner: 'docuthinker', repo: 'gitops', app: { appId: 12345, privateKeyFile: '/etc/promoter/app.pem', installationId: 42 } },
+          links: { argocd: 'https://argocd.example.test', grafana: 'https://grafana.example.test/d/canary' },
+        },
+      },
+      'x',
+    );
+    expect(pr.delivery).toMatchObject({
+      mode: 'pull-request',
+      merge: 'auto-merge',
+      rollbacks: 'pull-request',
+      github: { apiUrl: 'https://api.github.com', owner: 'docuthinker', repo: 'gitops', tokenEnv: 'GITHUB_TOKEN', app: { appId: '12345', installationId: 42 } },
+    });
+    expect(() => parsePromoterConfig({ ...base, delivery: { mode: 'pull-request' } }, 'x')).toThrow(/delivery\.github: pull-request delivery needs delivery\.github/);
+    expect(() => parsePromoterConfig({ ...base, delivery: { mode: 'pr' } }, 'x')).toThrow(/delivery\.mode/);
+  });
+
   it('puts the token from the environment into HTTPS remotes only', () => {
     const config = parsePromoterConfig({ git: { url: 'https://github.com/docuthinker/gitops.git' }, prometheus: { url: 'http://p:9090' } }, 'x');
     expect(remoteUrlWithToken(config, { GIT_TOKEN: 's3cret' })).toBe('https://x-access-token:s3cret@github.com/docuthinker/gitops.git');

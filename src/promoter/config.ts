@@ -12,7 +12,10 @@ export const promoterConfigSchema = z
       .object({
         url: z.string().min(1).describe('the GitOps remote: https URL, ssh URL, or a path to a bare repository'),
         branch: z.string().default('main'),
-        workdir: z.string().default('/var/lib/promoter/repo').describe('where the promoter keeps its clone'),
+        workdir: z
+          .string()
+          .default('/var/lib/promoter/repo')
+          .describe('where the promoter keeps its clones: one per process (<purpose>-<host>-<pid>), never shared by two'),
         author: z
           .object({ name: z.string().default('docuthinker-promoter'), email: z.string().default('promoter@docuthinker.invalid') })
           .strict()
@@ -72,6 +75,56 @@ export const promoterConfigSchema = z
         path: ['leaseDuration'],
       })
       .default({ enabled: false, namespace: 'docuthinker-promoter', name: 'docuthinker-promoter', leaseDuration: 15, renewPeriod: 5 }),
+    delivery: z
+      .object({
+        mode: z
+          .enum(['push', 'pull-request'])
+          .default('push')
+          .describe('push: one commit per decision straight to git.branch; pull-request: one pull request per canary, merged on green checks'),
+        merge: z
+          .enum(['api', 'auto-merge'])
+          .default('api')
+          .describe('pull-request mode: api merges once the required checks pass (guarded by the head sha); auto-merge enables GitHub auto-merge'),
+        rollbacks: z
+          .enum(['direct', 'pull-request'])
+          .default('direct')
+          .describe('rollbacks and aborts: direct pushes them (a bad canary serves users while a PR waits); a refused push falls back to a PR with auto-merge'),
+        github: z
+          .object({
+            apiUrl: z.string().url().default('https://api.github.com'),
+            owner: z.string().min(1),
+            repo: z.string().min(1),
+            tokenEnv: z.string().default('GITHUB_TOKEN').describe('environment variable holding a token (never logged); unused when app is set'),
+            app: z
+              .object({
+                appId: z.union([z.string().min(1), z.number().int()]).transform(String),
+                privateKeyFile: z.string().min(1),
+                installationId: z.number().int().positive(),
+              })
+              .strict()
+              .optional()
+              .describe('a GitHub App: its installation token is fetched and refreshed before it expires'),
+            requiredChecks: z
+              .array(z.string().min(1))
+              .optional()
+              .describe('checks that must pass before an api merge; default: the branch protection\'s required checks'),
+          })
+          .strict()
+          .optional(),
+        links: z
+          .object({
+            argocd: z.string().url().optional().describe('Argo CD base URL, for links in pull requests'),
+            grafana: z.string().url().optional().describe('Grafana dashboard URL, for links in pull requests'),
+          })
+          .strict()
+          .default({}),
+      })
+      .strict()
+      .default({ mode: 'push', merge: 'api', rollbacks: 'direct', links: {} })
+      .refine((d) => d.mode === 'push' || d.github !== undefined, {
+        message: 'pull-request delivery needs delivery.github (owner, repo, and a token or an app)',
+        path: ['github'],
+      }),
     policies: z.array(z.string().min(1)).min(1).default(['gitops/apps/*/canary.yaml']),
     schedule: z
       .string()

@@ -1,7 +1,7 @@
 // A canary's decisions read back from the Git trailers of the commits that made them (promoter's
 // and people's alike). Pure: takes `git log` records, returns entries newest first.
 import { TRAILERS } from './commit-message.js';
-import type { CommitInfo } from './git.js';
+import type { CommitInfo } from './workspace.js';
 
 export interface HistoryEntry {
   sha: string;
@@ -43,8 +43,10 @@ export function canaryHistory(commits: readonly CommitInfo[], canary?: string): 
 /** The canary weight a history entry left behind, when its step says so. */
 export function weightAfter(entry: HistoryEntry): number | undefined {
   if (entry.step === undefined) return undefined;
-  // A person's operation records the weight it found (Promoter-Step), not the one it left.
-  if (/^\d+$/.test(entry.step) && (entry.decision === 'start' || entry.decision === 'set-weight')) return Number(entry.step);
+  // Promoter-Step is where the canary is once the commit applies, for the promoter's commits and a
+  // person's alike (pause and resume leave the weight where it was).
+  const weighted = ['start', 'set-weight', 'manual-start', 'manual-set-weight', 'pause', 'resume'];
+  if (/^\d+$/.test(entry.step) && weighted.includes(entry.decision ?? '')) return Number(entry.step);
   if (entry.step.startsWith('rollback') || entry.step === 'finalize-traffic' || entry.decision === 'rollback') return 0;
   return undefined;
 }

@@ -2,17 +2,21 @@
 // promoter's own, so Argo CD and every promoter replica see the same thing.
 import { PermanentError } from '../errors.js';
 import { applyAction, setPaused, type FileContents } from './changes.js';
-import { TRAILERS } from './commit-message.js';
+import { actionImage, operationMessage, stepAfter } from './commit-message.js';
 import type { Action } from './plan.js';
 import { parseCanaryPolicy, writablePaths, type CanaryPolicy } from './policy.js';
-import type { GitPort } from './ports.js';
+import type { DeliveryPort, Identity, RepoReader } from './ports.js';
 import { readCanaryState, type CanaryState, type ManifestTexts } from './state.js';
 
 export type Operation = 'pause' | 'resume' | 'abort' | 'promote';
 
-export type OperationOutcome = { kind: 'committed'; sha: string; subject: string } | { kind: 'unchanged' };
+export type OperationOutcome =
+  | { kind: 'committed'; sha: string; subject: string }
+  | { kind: 'unchanged' }
+  /** pull-request delivery: the decision waits in a pull request. */
+  | { kind: 'proposed'; subject: string; reason: string; url?: string };
 
-export async function findPolicy(git: GitPort, globs: readonly string[], name: string): Promise<CanaryPolicy> {
+export async function findPolicy(git: RepoReader, globs: readonly string[], name: string): Promise<CanaryPolicy> {
   const known: string[] = [];
   for (const glob of globs) {
     for (const file of await git.listFiles(glob)) {
@@ -30,7 +34,7 @@ export async function findPolicy(git: GitPort, globs: readonly string[], name: s
   throw new PermanentError(`no canary policy named "${name}" (known: ${known.join(', ') || 'none'})`);
 }
 
-async function readTexts(git: GitPort, policy: CanaryPolicy): Promise<ManifestTexts> {
+async function readTexts(git: RepoReader, policy: CanaryPolicy): Promise<ManifestTexts> {
   const read = async (path: string) => {
     const text = await git.readFile(path);
     if (text === undefined) throw new PermanentError(`${path}: named by the ${policy.metadata.name} policy but missing at HEAD`);
@@ -62,47 +66,114 @@ function manualPromotion(policy: CanaryPolicy, state: CanaryState): Exclude<Acti
   }
 }
 
-function edit(op: Operation, policy: CanaryPolicy, state: CanaryState, texts: ManifestTexts, reason: string, now: Date): { files: FileContents; subject: string; decision: string } {
+interface OperationEdit {
+  files: FileContents;
+  subject: string;
+  decision: string;
+  /** Promoter-Step: where the canary is once the commit applies. */
+  step: string;
+  image: string;
+  urgent: boolean;
+}
+
+function edit(op: Operation, policy: CanaryPolicy, state: CanaryState, texts: ManifestTexts, reason: string, now: Date): OperationEdit {
   const name = policy.metadata.name;
   switch (op) {
     case 'pause':
     case 'resume':
-      return { files: setPaused(policy, texts.virtualService, op === 'pause'), subject: `canary(${name}): ${op} at ${state.canaryWeight}%`, decision: op };
-    case 'abort':
+      return {
+        files: setPaused(policy, texts.virtualService, op === 'pause'),
+        subject: `canary(${name}): ${op} at ${state.canaryWeight}%`,
+        decision: op,
+        step: String(state.canaryWeight),
+        image: state.canaryImage,
+        urgent: false,
+      };
+    case 'abort': {
       if ((state.canaryWeight === 0 && state.phase !== 'stopped') || state.phase === 'finalizing' || state.phase === 'manual-override') {
         throw new PermanentError(`canary "${name}" is ${state.phase} at ${state.canaryWeight}%: nothing to abort`);
       }
+      const action = { kind: 'rollback', image: state.canaryImage, reason } as const;
       return {
-        files: applyAction(policy, state, texts, { kind: 'rollback', image: state.canaryImage, reason }, now),
+        files: applyAction(policy, state, texts, action, now),
         subject: `canary(${name}): abort, roll back ${state.canaryImage}`,
         decision: 'rollback',
+        step: stepAfter(action, state),
+        image: actionImage(action, state),
+        urgent: true,
       };
+    }
     case 'promote': {
       const action = manualPromotion(policy, state);
       const to = action.kind === 'set-weight' || action.kind === 'start' ? `${action.to}%` : action.kind;
-      return { files: applyAction(policy, state, texts, action, now), subject: `canary(${name}): promote by hand ${state.canaryWeight}% -> ${to}`, decision: `manual-${action.kind}` };
+      return {
+        files: applyAction(policy, state, texts, action, now),
+        subject: `canary(${name}): promote by hand ${state.canaryWeight}% -> ${to}`,
+        decision: `manual-${action.kind}`,
+        step: stepAfter(action, state),
+        image: actionImage(action, state),
+        urgent: false,
+      };
     }
   }
 }
 
+export interface OperationDeps {
+  git: RepoReader;
+  delivery: DeliveryPort;
+}
+
+export interface OperationOptions {
+  globs: readonly string[];
+  canary: string;
+  op: Operation;
+  reason: string;
+  maxAttempts: number;
+  /** the person asking: the commit's author (the promoter stays its committer). */
+  person?: Identity;
+  now?: () => Date;
+}
+
 /**
- * Commits a person's decision about one canary; on a lost push race, re-reads HEAD and tries again.
+ * Delivers a person's decision about one canary; on a lost push race, re-reads HEAD and tries again.
  * Refuses (PermanentError) what makes no sense in the canary's state.
  */
-export async function applyOperation(
-  git: GitPort,
-  options: { globs: readonly string[]; canary: string; op: Operation; reason: string; maxAttempts: number; now?: () => Date },
-): Promise<OperationOutcome> {
+export async function applyOperation(deps: OperationDeps, options: OperationOptions): Promise<OperationOutcome> {
+  const { git, delivery } = deps;
   for (let attempt = 1; attempt <= options.maxAttempts; attempt++) {
     await git.refresh();
     const policy = await findPolicy(git, options.globs, options.canary);
     const texts = await readTexts(git, policy);
     const state = readCanaryState(policy, texts);
-    const { files, subject, decision } = edit(options.op, policy, state, texts, options.reason, (options.now ?? (() => new Date()))());
-    const message = `${subject}\n\n${options.reason}\n\n${TRAILERS.canary}: ${options.canary}\n${TRAILERS.step}: ${state.canaryWeight}\n${TRAILERS.decision}: ${decision}\n${TRAILERS.image}: ${state.canaryImage}\n`;
-    const outcome = await git.commitAndPush({ files, message, allowedPaths: writablePaths(policy) });
-    if (outcome.kind === 'pushed') return { kind: 'committed', sha: outcome.sha, subject };
-    if (outcome.kind === 'no-op') return { kind: 'unchanged' };
+    const made = edit(options.op, policy, state, texts, options.reason, (options.now ?? (() => new Date()))());
+    const message = operationMessage({
+      subject: made.subject,
+      reason: options.reason,
+      trailers: { canary: options.canary, step: made.step, decision: made.decision, image: made.image },
+    });
+    const outcome = await delivery.deliver({
+      canary: options.canary,
+      decision: made.decision,
+      step: made.step,
+      image: made.image,
+      urgent: made.urgent,
+      files: made.files,
+      message,
+      allowedPaths: writablePaths(policy),
+      ...(options.person ? { author: options.person } : {}),
+    });
+    switch (outcome.kind) {
+      case 'pushed':
+        return { kind: 'committed', sha: outcome.sha, subject: made.subject };
+      case 'no-op':
+        return { kind: 'unchanged' };
+      case 'proposed':
+        return { kind: 'proposed', subject: made.subject, reason: outcome.reason, ...(outcome.url ? { url: outcome.url } : {}) };
+      case 'held':
+        throw new PermanentError(`${options.op}: ${outcome.reason}`);
+      case 'rejected':
+        break;
+    }
   }
   throw new PermanentError(`${options.op}: the push lost ${options.maxAttempts} races in a row; try again`);
 }

@@ -26,6 +26,11 @@ describe('CanaryPolicy', () => {
     expect(writablePaths(policy)).toHaveLength(3);
   });
 
+  it('refuses spec.delivery, which moved to the promoter config, with where it went', () => {
+    const withDelivery = `${repoPolicy('backend').trimEnd()}\n  delivery: { mode: push, branch: main }\n`;
+    expect(configError(withDelivery).issues.join('\n')).toMatch(/spec\.delivery: moved to the promoter config \(delivery\.mode/);
+  });
+
   it('names the file and every bad field', () => {
     const bad = repoPolicy('backend')
       .replace('interval: 1m', 'interval: soon')

@@ -67,12 +67,8 @@ export const canaryPolicySchema = z
           .refine((steps) => steps.at(-1)?.weight === 100, 'the last step must be weight 100'),
         analysis: analysisSchema.default(analysisSchema.parse({})),
         delivery: z
-          .object({
-            mode: z.enum(['push']).default('push').describe('push: one commit per decision straight to the branch (pull requests come later)'),
-            branch: z.string().default('main'),
-          })
-          .strict()
-          .default({ mode: 'push', branch: 'main' }),
+          .never({ error: 'moved to the promoter config (delivery.mode, delivery.merge): how a decision reaches the branch is the repository\'s, not one canary\'s' })
+          .optional(),
         paused: z.boolean().default(false).describe('hold this canary where it is'),
       })
       .strict()

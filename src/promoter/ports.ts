@@ -1,10 +1,16 @@
 // The narrow interfaces the reconcile loop needs from the outside world. The real adapters
-// (git.ts, argocd.ts, src/analysis/prometheus.ts + windows.ts) satisfy them structurally;
+// (workspace.ts, delivery.ts, github.ts, argocd.ts, src/analysis/prometheus.ts + windows.ts) satisfy them structurally;
 // the loop itself imports no adapter.
 import type { AnalysisSettings } from '../analysis/settings.js';
 import type { JudgeInput } from '../analysis/judge.js';
 import type { GuardOutcome, Verdict, Window } from '../analysis/types.js';
 import type { PrometheusSelector } from '../analysis/settings.js';
+
+/** Who a commit is by; a person's operation names the person (author) while the promoter commits. */
+export interface Identity {
+  name: string;
+  email: string;
+}
 
 export interface FileChange {
   /** repo-relative path -> full new content */
@@ -13,20 +19,52 @@ export interface FileChange {
   message: string;
   /** the files the policy lets the promoter write; anything else is refused before anything is written. */
   allowedPaths: readonly string[];
+  /** the person who asked for it (`promoter pause` ...): the commit's author, the promoter its committer. */
+  author?: Identity;
+}
+
+/**
+ * One decision to deliver, with its identity: branch names, pull-request de-duplication and
+ * labels come from these fields, never from parsing the message.
+ */
+export interface Change extends FileChange {
+  canary: string;
+  /** the action kind (start, set-weight, finalize-image, finalize-traffic, rollback) or a person's (pause, resume, manual-start...). */
+  decision: string;
+  /** where the canary is once this applies (Promoter-Step): a weight, finalize-image, finalize-traffic or rollback-from-<w>. */
+  step: string;
+  /** the canary image the decision is about. */
+  image: string;
+  /** a rollback or an abort: users are served by a bad canary while a pull request waits. */
+  urgent: boolean;
+  /** the analysis behind the decision, and the windows it judged (for a pull request's evidence). */
+  verdict?: Verdict;
+  windows?: Window[];
+  /** the weights once the change applies. */
+  weights?: { stable: number; canary: number };
 }
 
 export type PushOutcome =
   | { kind: 'pushed'; sha: string }
   | { kind: 'no-op'; sha: string }
-  | { kind: 'rejected'; reason: string };
+  | { kind: 'rejected'; reason: string }
+  /** a pull request was opened or updated and is not merged yet: the loop holds and requests no sync. */
+  | { kind: 'proposed'; reason: string; url?: string }
+  /** a person acted on the delivery (closed its pull request, committed to its branch): hold with the reason. */
+  | { kind: 'held'; reason: string; alert: boolean };
 
-export interface GitPort {
+/** The read side of the GitOps repository: what the loop observes at HEAD. */
+export interface RepoReader {
   /** fetch and reset to the remote branch; returns HEAD. */
   refresh(): Promise<string>;
   readFile(path: string): Promise<string | undefined>;
   /** repo-relative paths of the files matching a glob with `*` segments, at HEAD. */
   listFiles(pattern: string): Promise<string[]>;
-  commitAndPush(change: FileChange): Promise<PushOutcome>;
+}
+
+/** The write side: push (one commit on the branch) or pull-request (src/promoter/github.ts). */
+export interface DeliveryPort {
+  deliver(change: Change): Promise<PushOutcome>;
 }
 
 export type OperationPhase = 'Running' | 'Terminating' | 'Failed' | 'Error' | 'Succeeded';

@@ -6,15 +6,18 @@ import type { Verdict, Window } from '../analysis/types.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { applyAction } from './changes.js';
-import { commitMessage, evidenceSummary } from './commit-message.js';
+import { actionImage, commitMessage, evidenceSummary, stepAfter } from './commit-message.js';
 import { plan, type Action, type Analysis, type Gate } from './plan.js';
 import { gatedApplications, parseCanaryPolicy, policyNameOf, writablePaths, type CanaryPolicy } from './policy.js';
-import type { ArgoPort, CanaryTarget, GitPort, JudgeFn, MetricsPort, SyncInfo } from './ports.js';
+import type { ArgoPort, CanaryTarget, Change, DeliveryPort, JudgeFn, MetricsPort, RepoReader, SyncInfo } from './ports.js';
 import { readCanaryState, type CanaryState, type ManifestTexts } from './state.js';
 import { snapshotOf, windowPoints, type CanarySnapshot, type WindowPoint } from './snapshot.js';
 
 export interface ReconcileDeps {
-  git: GitPort;
+  /** the read side: HEAD of the GitOps branch. */
+  git: RepoReader;
+  /** the write side: a push, or a pull request. */
+  delivery: DeliveryPort;
   argo: ArgoPort;
   metrics: MetricsPort;
   judge: JudgeFn;
@@ -34,7 +37,8 @@ export interface ReconcileDeps {
 
 const NOT_LEADER = 'not the leader any more: the replica holding the Lease decides';
 
-export type CanaryOutcome = 'held' | 'committed' | 'no-op' | 'error' | 'raced' | 'dry-run';
+/** proposed: the decision waits in a pull request (no sync is requested until it is merged). */
+export type CanaryOutcome = 'held' | 'committed' | 'proposed' | 'no-op' | 'error' | 'raced' | 'dry-run';
 
 export interface CanaryReport {
   canary: string;
@@ -68,7 +72,7 @@ interface Observed {
   state: CanaryState;
 }
 
-async function readTexts(git: GitPort, policy: CanaryPolicy): Promise<ManifestTexts> {
+async function readTexts(git: RepoReader, policy: CanaryPolicy): Promise<ManifestTexts> {
   const { virtualService, deployments } = policy.spec;
   const read = async (path: string): Promise<string> => {
     const text = await git.readFile(path);
@@ -157,8 +161,11 @@ function labelWindows(windows: Window[], offset: number, state: CanaryState, pol
 }
 
 /** Runs the analysis for every progressing canary whose step Argo CD has applied; one query batch per interval. */
-async function analyse(deps: ReconcileDeps, items: { observed: Observed; gate: Gate }[], judged: Map<string, WindowPoint[]>): Promise<Map<string, Analysis>> {
-  const results = new Map<string, Analysis>();
+/** An analysis, with the windows it judged (a pull request charts them). */
+type JudgedAnalysis = Analysis & { windows?: Window[] };
+
+async function analyse(deps: ReconcileDeps, items: { observed: Observed; gate: Gate }[], judged: Map<string, WindowPoint[]>): Promise<Map<string, JudgedAnalysis>> {
+  const results = new Map<string, JudgedAnalysis>();
   const now = deps.clock().getTime() / 1000;
   const byInterval = new Map<number, { observed: Observed; gate: Gate }[]>();
   const historyStart = (state: CanaryState): number | undefined =>
@@ -204,7 +211,7 @@ async function analyse(deps: ReconcileDeps, items: { observed: Observed; gate: G
           currentWeight: state.canaryWeight,
           ...(gate.ready && gate.appliedAt !== undefined ? { silenceFrom: gate.appliedAt - canaryStart } : {}),
         });
-        results.set(name, { verdict });
+        results.set(name, { verdict, windows: labelled });
       } catch (error) {
         results.set(name, { unavailable: errorMessage(error) });
       }
@@ -218,12 +225,31 @@ async function observe(deps: ReconcileDeps, policy: CanaryPolicy, file: string):
   return { policy, file, texts, state: readCanaryState(policy, texts) };
 }
 
-async function act(deps: ReconcileDeps, observed: Observed, action: Exclude<Action, { kind: 'hold' }>, verdict: Verdict | undefined) {
+/** The change an action makes, with its identity: what a push commits or a pull request proposes. */
+function changeFor(deps: ReconcileDeps, observed: Observed, action: Exclude<Action, { kind: 'hold' }>, analysis: JudgedAnalysis | undefined): Change {
   const { policy, texts, state } = observed;
-  const files = applyAction(policy, state, texts, action, deps.clock());
-  const message = commitMessage({ canary: policy.metadata.name, state, action, ...(verdict ? { verdict } : {}) });
-  const outcome = await deps.git.commitAndPush({ files, message, allowedPaths: writablePaths(policy) });
-  return { outcome, subject: message.split('\n')[0] ?? '' };
+  const verdict = analysis && 'verdict' in analysis ? analysis.verdict : undefined;
+  const canaryWeight =
+    action.kind === 'start' || action.kind === 'set-weight' ? action.to : action.kind === 'finalize-image' ? state.canaryWeight : 0;
+  return {
+    canary: policy.metadata.name,
+    decision: action.kind,
+    step: stepAfter(action, state),
+    image: actionImage(action, state),
+    urgent: action.kind === 'rollback',
+    files: applyAction(policy, state, texts, action, deps.clock()),
+    message: commitMessage({ canary: policy.metadata.name, state, action, ...(verdict ? { verdict } : {}) }),
+    allowedPaths: writablePaths(policy),
+    weights: { stable: 100 - canaryWeight, canary: canaryWeight },
+    ...(verdict ? { verdict } : {}),
+    ...(analysis?.windows ? { windows: analysis.windows } : {}),
+  };
+}
+
+async function act(deps: ReconcileDeps, observed: Observed, action: Exclude<Action, { kind: 'hold' }>, analysis: JudgedAnalysis | undefined) {
+  const change = changeFor(deps, observed, action, analysis);
+  const outcome = await deps.delivery.deliver(change);
+  return { outcome, subject: change.message.split('\n')[0] ?? '' };
 }
 
 /** One tick over every canary policy in the repository. Never throws. */
@@ -307,7 +333,7 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<TickReport> {
         continue;
       }
       try {
-        const { outcome, subject } = await act(deps, observed, action, verdict);
+        const { outcome, subject } = await act(deps, observed, action, analysis);
         if (outcome.kind === 'pushed') {
           log.info({ action: action.kind, sha: outcome.sha, subject }, 'committed');
           reports.push({ ...base, outcome: 'committed', action: action.kind, reason: subject, commit: { sha: outcome.sha, subject } });
@@ -317,6 +343,13 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<TickReport> {
             { name: 'Decision', value: subject },
             { name: 'Evidence', value: evidenceSummary(verdict?.evidence) },
           ]);
+        } else if (outcome.kind === 'proposed') {
+          // Not merged yet: HEAD did not move, Argo CD has nothing new to apply, so no sync.
+          log.info({ action: action.kind, subject, url: outcome.url }, 'proposed');
+          reports.push({ ...base, outcome: 'proposed', action: action.kind, reason: `${subject}: ${outcome.reason}` });
+        } else if (outcome.kind === 'held') {
+          log[outcome.alert ? 'warn' : 'info']({ action: action.kind, reason: outcome.reason }, 'hold');
+          reports.push({ ...base, outcome: 'held', action: 'hold', reason: outcome.reason });
         } else if (outcome.kind === 'no-op') {
           reports.push({ ...base, outcome: 'no-op', action: action.kind, reason: 'the wanted edit is already at HEAD' });
         } else {

@@ -5,6 +5,7 @@ import type { CanaryReport, TickReport } from './reconcile.js';
 const OUTCOME_MARK: Record<CanaryReport['outcome'], string> = {
   held: 'hold',
   committed: 'COMMIT',
+  proposed: 'PR',
   'no-op': 'no-op',
   error: 'ERROR',
   raced: 'raced',

@@ -8,7 +8,7 @@ import { parseDocument } from 'yaml';
 import type { Logger } from '../../src/logger.js';
 import { createPromoter, type Promoter } from '../../src/promoter/app.js';
 import { parsePromoterConfig, type PromoterConfig } from '../../src/promoter/config.js';
-import { GitWorkspace, type CommitInfo } from '../../src/promoter/git.js';
+import { GitWorkspace, type CommitInfo } from '../../src/promoter/workspace.js';
 import { setImage } from '../../src/promoter/manifest-edits.js';
 import { parseCanaryPolicy, type CanaryPolicy } from '../../src/promoter/policy.js';
 import type { TickReport } from '../../src/promoter/reconcile.js';

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PermanentError } from '../../src/errors.js';
 import { silentLogger } from '../../src/logger.js';
-import { GitWorkspace, gitEnvironment, normalizeRepoPath, runGit, type GitIdentity } from '../../src/promoter/git.js';
+import { gitEnvironment, runGit, type GitIdentity } from '../../src/promoter/git.js';
+import { GitWorkspace, normalizeRepoPath } from '../../src/promoter/workspace.js';
 
 export const SANDBOX_PERSON: GitIdentity = { name: 'Dana Developer', email: 'dana@example.test' };
 
@@ -86,6 +87,7 @@ export async function commitToRemote(
     const attempts = options.attempts ?? 5;
     for (let attempt = 1; attempt <= attempts; attempt += 1) {
       const outcome = await workspace.commitAndPush({ files, message, allowedPaths: Object.keys(files) });
+      if (outcome.kind === 'refused') throw new PermanentError(outcome.reason);
       if (outcome.kind !== 'rejected') return outcome.sha;
     }
     throw new PermanentError(`could not commit to ${remoteDir}: the branch kept moving for ${attempts} attempts`);

@@ -1,0 +1,292 @@
+// The workspace and the git runner against real git: bare remotes in temp dirs, a clean environment, a loopback HTTP remote for auth.
+import { createServer, type Server } from 'node:http';
+import { mkdtemp, readFile, rm, writeFile, chmod, mkdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import type { AddressInfo } from 'node:net';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { PermanentError, TransientError } from '../errors.js';
+import { createLogger, silentLogger } from '../logger.js';
+import { cleanGitEnv, commitToRemote, createSeededRemote } from '../../test/support/git-remote.js';
+import { pushDelivery } from './delivery.js';
+import { GitAuthError, GitPermanentError, GitTransientError, credentialRedactor, runGit } from './git.js';
+import { GitWorkspace, PathNotAllowedError, normalizeRepoPath, type GitWorkspaceOptions } from './workspace.js';
+
+const PROMOTER = { name: 'docuthinker-promoter', email: 'promoter@docuthinker.test' };
+const VS_PATH = 'gitops/istio/traffic/backend-virtualservice.yaml';
+const DEPLOY_PATH = 'gitops/apps/backend/deployment-canary.yaml';
+
+let root: string;
+let remoteDir: string;
+let seedSha: string;
+
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), 'git-adapter-'));
+  const source = join(root, 'source');
+  await mkdir(join(source, 'gitops/istio/traffic'), { recursive: true });
+  await mkdir(join(source, 'gitops/apps/backend'), { recursive: true });
+  await writeFile(join(source, VS_PATH), 'weight: 0\n');
+  await writeFile(join(source, DEPLOY_PATH), 'image: backend:1.0.0\n');
+  const seeded = await createSeededRemote({ dir: join(root, 'origin'), seedFrom: ['gitops'], sourceRoot: source });
+  remoteDir = seeded.remoteDir;
+  seedSha = seeded.headSha;
+});
+
+afterEach(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+function options(name: string, overrides: Partial<GitWorkspaceOptions> = {}): GitWorkspaceOptions {
+  return {
+    remoteUrl: remoteDir,
+    branch: 'main',
+    dir: join(root, name),
+    identity: PROMOTER,
+    logger: silentLogger(),
+    env: cleanGitEnv(root),
+    timeoutMs: 20_000,
+    ...overrides,
+  };
+}
+
+async function remoteGit(...args: string[]): Promise<string> {
+  return (await runGit(args, { cwd: remoteDir, env: cleanGitEnv(root) })).stdout.trim();
+}
+
+function weightChange(weight: number, message = `Set backend canary weight to ${weight}`) {
+  return {
+    files: { [VS_PATH]: `weight: ${weight}\n` },
+    message: `${message}\n\nAnalysis passed.\n\nPromoter-Canary: backend\nPromoter-Step: weight-${weight}\n`,
+    allowedPaths: [VS_PATH, DEPLOY_PATH],
+  };
+}
+
+function captureLogs(): { logger: ReturnType<typeof createLogger>; text: () => string } {
+  const chunks: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      chunks.push(chunk.toString());
+      callback();
+    },
+  });
+  return { logger: createLogger({ level: 'debug', destination }), text: () => chunks.join('') };
+}
+
+describe('GitWorkspace.open / refresh / readFile', () => {
+  it('clones the remote branch and reads files at HEAD', async () => {
+    const workspace = await GitWorkspace.open(options('clone'));
+    expect(workspace.head).toBe(seedSha);
+    expect(await workspace.readFile(VS_PATH)).toBe('weight: 0\n');
+    expect(await workspace.readFile('gitops/missing.yaml')).toBeUndefined();
+    await expect(workspace.readFile('../outside')).rejects.toBeInstanceOf(PermanentError);
+  });
+
+  it('refresh picks up a commit someone else pushed and discards local debris', async () => {
+    const workspace = await GitWorkspace.open(options('clone'));
+    await writeFile(join(workspace.dir, VS_PATH), 'scribbled\n');
+    await writeFile(join(workspace.dir, 'stray.txt'), 'junk\n');
+    const sha = await commitToRemote(remoteDir, { [DEPLOY_PATH]: 'image: backend:1.1.0\n' }, 'Release backend 1.1.0');
+    expect(await workspace.refresh()).toBe(sha);
+    expect(workspace.head).toBe(sha);
+    expect(await workspace.readFile(DEPLOY_PATH)).toBe('image: backend:1.1.0\n');
+    expect(await workspace.readFile(VS_PATH)).toBe('weight: 0\n');
+    expect(existsSync(join(workspace.dir, 'stray.txt'))).toBe(false);
+  });
+
+  it('reuses an existing clone of the same remote and refuses a clone of another one', async () => {
+    await GitWorkspace.open(options('clone'));
+    const again = await GitWorkspace.open(options('clone'));
+    expect(again.head).toBe(seedSha);
+
+    const other = await createSeededRemote({ dir: join(root, 'other'), seedFrom: [], sourceRoot: root });
+    await expect(GitWorkspace.open(options('clone', { remoteUrl: other.remoteDir }))).rejects.toThrow(/is a clone of/);
+  });
+
+  it('names the branch when it does not exist on the remote', async () => {
+    await expect(GitWorkspace.open(options('clone', { branch: 'release' }))).rejects.toThrow(
+      expect.objectContaining({ name: 'GitPermanentError', message: expect.stringMatching(/branch release does not exist/) }),
+    );
+  });
+});
+
+describe('GitWorkspace.commitAndPush', () => {
+  it('pushes one commit with the promoter identity, the message and its trailers', async () => {
+    const workspace = await GitWorkspace.open(options('clone'));
+    const outcome = await workspace.commitAndPush(weightChange(5));
+    expect(outcome).toEqual({ kind: 'pushed', sha: expect.stringMatching(/^[0-9a-f]{40}$/) });
+    if (outcome.kind !== 'pushed') return;
+
+    expect(await remoteGit('rev-parse', 'refs/heads/main')).toBe(outcome.sha);
+    expect(await remoteGit('log', '-1', '--format=%an <%ae>|%cn <%ce>|%P', 'main')).toBe(
+      `docuthinker-promoter <promoter@docuthinker.test>|docuthinker-promoter <promoter@docuthinker.test>|${seedSha}`,
+    );
+    expect(await remoteGit('show', `main:${VS_PATH}`)).toBe('weight: 5');
+    expect(workspace.head).toBe(outcome.sha);
+
+    const [latest] = await workspace.log({ max: 1 });
+    expect(latest).toMatchObject({
+      sha: outcome.sha,
+      subject: 'Set backend canary weight to 5',
+      author: 'docuthinker-promoter <promoter@docuthinker.test>',
+      trailers: { 'Promoter-Canary': 'backend', 'Promoter-Step': 'weight-5' },
+    });
+    expect(latest?.body).toContain('Analysis passed.');
+  });
+
+  it('keeps markdown-style lines that start with #', async () => {
+    const workspace = await GitWorkspace.open(options('clone'));
+    await workspace.commitAndPush({ ...weightChange(5), message: 'Set weight 5\n\n# Evidence\ncanary 0 errors\n' });
+    expect(await remoteGit('log', '-1', '--format=%B', 'main')).toBe('Set weight 5\n\n# Evidence\ncanary 0 errors');
+  });
+
+  it('is a no-op when the wanted content is already at HEAD', async () => {
+    const workspace = await GitWorkspace.open(options('clone'));
+    const outcome = await workspace.commitAndPush({ ...weightChange(0), files: { [VS_PATH]: 'weight: 0\n' } });
+    expect(outcome).toEqual({ kind: 'no-op', sha: seedSha });
+    expect(await remoteGit('rev-parse', 'main')).toBe(seedSha);
+
+    const pushed = await workspace.commitAndPush(weightChange(10));
+    const again = await workspace.commitAndPush(weightChange(10));
+    expect(again).toEqual({ kind: 'no-op', sha: pushed.kind === 'pushed' ? pushed.sha : 'unexpected' });
+  });
+
+  it('refuses a file outside the allowed paths and writes nothing', async () => {
+    const workspace = await GitWorkspace.open(options('clone'));
+    const change = {
+      files: { [VS_PATH]: 'weight: 50\n', 'argocd/root-app.yaml': 'evil: true\n' },
+      message: 'Sneak in an edit',
+      allowedPaths: [VS_PATH],
+    };
+    await expect(workspace.commitAndPush(change)).rejects.toBeInstanceOf(PathNotAllowedError);
+    await expect(workspace.commitAndPush({ ...change, files: { '../escape.yaml': 'x' }, allowedPaths: ['../escape.yaml'] })).rejects.toBeInstanceOf(
+      PathNotAllowedError,
+    );
+    await expect(workspace.commitAndPush({ ...change, files: { '.git/config': 'x' }, allowedPaths: ['.git/config'] })).rejects.toBeInstanceOf(
+      PathNotAllowedError,
+    );
+    expect(await readFile(join(workspace.dir, VS_PATH), 'utf8')).toBe('weight: 0\n');
+    expect(existsSync(join(workspace.dir, 'argocd/root-app.yaml'))).toBe(false);
+    expect(await remoteGit('rev-parse', 'main')).toBe(seedSha);
+  });
+
+  it('returns rejected when another clone pushed first, resets to the new tip, and a retry lands on top', async () => {
+    const mine = await GitWorkspace.open(options('mine'));
+    const theirs = await GitWorkspace.open(options('theirs'));
+    const theirPush = await theirs.commitAndPush({
+      files: { [DEPLOY_PATH]: 'image: backend:2.0.0\n' },
+      message: 'Release backend 2.0.0',
+      allowedPaths: [DEPLOY_PATH],
+    });
+    expect(theirPush.kind).toBe('pushed');
+    if (theirPush.kind !== 'pushed') return;
+
+    const lost = await mine.commitAndPush(weightChange(5));
+    expect(lost).toEqual({ kind: 'rejected', reason: expect.stringMatching(/rejected/) });
+    expect(mine.head).toBe(theirPush.sha);
+    expect(await mine.readFile(DEPLOY_PATH)).toBe('image: backend:2.0.0\n');
+    expect(await mine.readFile(VS_PATH)).toBe('weight: 0\n');
+    expect(await remoteGit('rev-parse', 'main')).toBe(theirPush.sha);
+
+    const retry = await mine.commitAndPush(weightChange(5));
+    expect(retry.kind).toBe('pushed');
+    expect(await remoteGit('log', '--format=%s', 'main')).toBe(['Set backend canary weight to 5', 'Release backend 2.0.0', 'Seed the GitOps repository'].join('\n'));
+  });
+
+  it('reports a push the remote refuses (protection, a hook) as refused, and leaves nothing half-made', async () => {
+    const hook = join(remoteDir, 'hooks', 'pre-receive');
+    await writeFile(hook, '#!/bin/sh\necho "protected branch: pushes need review" >&2\nexit 1\n');
+    await chmod(hook, 0o755);
+    const workspace = await GitWorkspace.open(options('clone'));
+    expect(await workspace.commitAndPush(weightChange(5))).toEqual({ kind: 'refused', reason: expect.stringMatching(/remote rejected/) });
+    expect(workspace.head).toBe(seedSha);
+    expect(await workspace.readFile(VS_PATH)).toBe('weight: 0\n');
+    expect((await workspace.log()).map((c) => c.sha)).toEqual([seedSha]);
+    // Push delivery has nowhere else to go: a permanent error that names the refusal.
+    await expect(pushDelivery(workspace).deliver({ ...weightChange(5), canary: 'backend', decision: 'set-weight', step: '5', image: 'b:1', urgent: false })).rejects.toThrow(
+      expect.objectContaining({ name: 'GitPermanentError', message: expect.stringMatching(/remote rejected|pre-receive/) }),
+    );
+  });
+
+  it('makes a person the author and the promoter the committer', async () => {
+    const workspace = await GitWorkspace.open(options('clone'));
+    await workspace.commitAndPush({ ...weightChange(5), author: { name: 'Dana Developer', email: 'dana@example.test' } });
+    expect(await remoteGit('log', '-1', '--format=%an <%ae>|%cn <%ce>', 'main')).toBe('Dana Developer <dana@example.test>|docuthinker-promoter <promoter@docuthinker.test>');
+  });
+
+  it('serialises overlapping calls on one workspace', async () => {
+    const workspace = await GitWorkspace.open(options('clone'));
+    const [a, b] = await Promise.all([workspace.commitAndPush(weightChange(5)), workspace.commitAndPush(weightChange(10))]);
+    expect([a.kind, b.kind]).toEqual(['pushed', 'pushed']);
+    expect(await remoteGit('show', `main:${VS_PATH}`)).toBe('weight: 10');
+  });
+});
+
+describe('credentials in the remote URL', () => {
+  const TOKEN = 'ghp_S3cretT0kenValue1234567890';
+  let server: Server | undefined;
+
+  afterEach(async () => {
+    await new Promise<void>((done) => (server ? server.close(() => done()) : done()));
+    server = undefined;
+  });
+
+  it('never shows the token when the remote rejects the credentials', async () => {
+    server = createServer((request, response) => {
+      response.writeHead(401, { 'WWW-Authenticate': 'Basic realm="git"', 'Content-Type': 'text/plain' });
+      response.end('denied');
+      request.resume();
+    });
+    await new Promise<void>((done) => server?.listen(0, '127.0.0.1', done));
+    const port = (server.address() as AddressInfo).port;
+    const { logger, text } = captureLogs();
+    const url = `http://x-access-token:${TOKEN}@127.0.0.1:${port}/docuthinker/gitops.git`;
+
+    const failure = await GitWorkspace.open(options('clone', { remoteUrl: url, logger })).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(GitAuthError);
+    const error = failure as GitAuthError;
+    expect(error).toBeInstanceOf(PermanentError);
+    for (const shown of [error.message, error.command, String((error.cause as Error).message), error.stack ?? '']) {
+      expect(shown).not.toContain(TOKEN);
+    }
+    expect(text()).toContain('"msg":"git"');
+    expect(text()).not.toContain(TOKEN);
+  });
+
+  it('reports an unreachable remote as transient, without the token', async () => {
+    const { logger, text } = captureLogs();
+    const url = `https://${TOKEN}@127.0.0.1:1/docuthinker/gitops.git`;
+    const failure = await GitWorkspace.open(options('clone', { remoteUrl: url, logger })).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(GitTransientError);
+    expect(failure).toBeInstanceOf(TransientError);
+    expect((failure as Error).message).not.toContain(TOKEN);
+    expect(text()).not.toContain(TOKEN);
+  });
+
+  it('redacts passwords and bare tokens, but not an ssh user name', () => {
+    expect(credentialRedactor(`https://bot:${TOKEN}@github.com/x.git`)(`failed for ${TOKEN} at https://bot:${TOKEN}@github.com`)).toBe(
+      'failed for *** at https://***@github.com',
+    );
+    expect(credentialRedactor('ssh://git@github.com/x.git')('git@github.com: git failed')).toBe('git@github.com: git failed');
+  });
+});
+
+describe('normalizeRepoPath', () => {
+  it.each([
+    ['gitops/a.yaml', 'gitops/a.yaml'],
+    ['./gitops//a.yaml', 'gitops/a.yaml'],
+    ['gitops/../argocd/x.yaml', 'argocd/x.yaml'],
+    ['../x', undefined],
+    ['/etc/passwd', undefined],
+    ['.git/config', undefined],
+    ['', undefined],
+  ])('%s -> %s', (input, expected) => {
+    expect(normalizeRepoPath(input)).toBe(expected);
+  });
+});
+
+it('GitPermanentError and GitTransientError keep the typed error hierarchy', () => {
+  expect(new GitPermanentError('x', 'git push')).toBeInstanceOf(PermanentError);
+  expect(new GitTransientError('x', 'git fetch')).toBeInstanceOf(TransientError);
+});

@@ -1,0 +1,379 @@
+// The promoter's local clone of the GitOps branch: refreshed to the remote, read at HEAD, and the
+// place single commits are made and pushed from. Every git command goes through git.ts.
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, isAbsolute, join, posix } from 'node:path';
+import { PermanentError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import {
+  GitPermanentError,
+  credentialRedactor,
+  gitEnvironment,
+  readPushResult,
+  remoteWithoutCredentials,
+  runGit,
+  type GitIdentity,
+  type GitResult,
+} from './git.js';
+import type { FileChange, RepoReader } from './ports.js';
+import { matchRepoFiles } from './repo-files.js';
+
+export interface GitWorkspaceOptions {
+  /** a path to a bare repo, file://, or https:// (possibly with a token, which never reaches a log or an error). */
+  remoteUrl: string;
+  branch: string;
+  /** the local clone: created if missing, reused if it already is a clone of the same remote. */
+  dir: string;
+  /** the committer (and the author, unless a change names a person). */
+  identity: GitIdentity;
+  logger: Logger;
+  /** per git command; default 60000. */
+  timeoutMs?: number;
+  /** base environment (default process.env); user and system git config are always shut out unless GIT_CONFIG_GLOBAL is given. */
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface CommitInfo {
+  sha: string;
+  subject: string;
+  /** the message after the subject, trailers included. */
+  body: string;
+  /** "Name <email>" */
+  author: string;
+  /** strict ISO 8601 author date */
+  date: string;
+  /** trailer key -> value; when a key repeats, the last one wins. */
+  trailers: Record<string, string>;
+}
+
+/** What a push to a branch came to. `refused`: the remote's rules declined it (a protected branch, a hook). */
+export type WorkspacePushOutcome =
+  | { kind: 'pushed'; sha: string }
+  | { kind: 'no-op'; sha: string }
+  | { kind: 'rejected'; reason: string }
+  | { kind: 'refused'; reason: string };
+
+/** A change touches a file outside the policy's allowed paths; nothing was written. */
+export class PathNotAllowedError extends PermanentError {
+  override name = 'PathNotAllowedError';
+  constructor(
+    readonly paths: string[],
+    readonly allowedPaths: readonly string[],
+  ) {
+    super(`refusing to write ${paths.join(', ')}: not among the allowed paths (${allowedPaths.join(', ') || 'none'})`);
+  }
+}
+
+const DEFAULT_TIMEOUT_MS = 60_000;
+const BRANCH_NAME = /^[A-Za-z0-9._/-]+$/;
+
+/** Repo-relative POSIX path, or undefined when it escapes the worktree or names git's own files. */
+export function normalizeRepoPath(path: string): string | undefined {
+  if (path === '' || isAbsolute(path) || path.includes('\\') || path.includes('\0')) return undefined;
+  const normalized = posix.normalize(path);
+  if (normalized === '.' || normalized.startsWith('../') || normalized === '..') return undefined;
+  if (normalized === '.git' || normalized.startsWith('.git/')) return undefined;
+  return normalized.replace(/\/$/, '');
+}
+
+function checkBranch(branch: string): void {
+  if (!BRANCH_NAME.test(branch) || branch.startsWith('-') || branch.includes('..')) throw new PermanentError(`invalid branch name "${branch}"`);
+}
+
+function authorArgument(person: GitIdentity): string {
+  if (/[<>\n]/.test(person.name + person.email) || person.name.trim() === '' || person.email.trim() === '') {
+    throw new PermanentError(`invalid author "${person.name} <${person.email}>"`);
+  }
+  return `--author=${person.name} <${person.email}>`;
+}
+
+/** A local clone of the GitOps branch. One instance per clone directory; calls are serialised. */
+export class GitWorkspace implements RepoReader {
+  #head = '';
+  #queue: Promise<unknown> = Promise.resolve();
+  readonly #options: GitWorkspaceOptions;
+  readonly #env: NodeJS.ProcessEnv;
+  readonly #redact: (text: string) => string;
+  readonly #logger: Logger;
+
+  private constructor(options: GitWorkspaceOptions) {
+    this.#options = options;
+    this.#env = gitEnvironment(options.env ?? process.env);
+    this.#redact = credentialRedactor(options.remoteUrl);
+    this.#logger = options.logger.child({ component: 'git', remote: this.#redact(options.remoteUrl), branch: options.branch });
+  }
+
+  /** Clones (or reuses) `dir` and refreshes it to origin/<branch>. */
+  static async open(options: GitWorkspaceOptions): Promise<GitWorkspace> {
+    checkBranch(options.branch);
+    const workspace = new GitWorkspace(options);
+    await workspace.#prepareClone();
+    await workspace.refresh();
+    return workspace;
+  }
+
+  /** HEAD of the local clone after the last refresh or push. */
+  get head(): string {
+    return this.#head;
+  }
+
+  get dir(): string {
+    return this.#options.dir;
+  }
+
+  get branch(): string {
+    return this.#options.branch;
+  }
+
+  /** Fetches origin/<branch> and hard-resets and cleans the clone to it; returns the HEAD sha. */
+  refresh(): Promise<string> {
+    return this.#exclusive(() => this.#refresh());
+  }
+
+  /** A file's content at the refreshed HEAD, or undefined when it does not exist. */
+  readFile(path: string): Promise<string | undefined> {
+    const relative = normalizeRepoPath(path);
+    if (relative === undefined) {
+      return Promise.reject(new PermanentError(`cannot read "${path}": not a path inside the repository`));
+    }
+    return this.#exclusive(async () => {
+      try {
+        return await readFile(join(this.#options.dir, relative), 'utf8');
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'EISDIR') {
+          return undefined;
+        }
+        throw new PermanentError(`cannot read ${relative} in ${this.#options.dir}`, { cause: error });
+      }
+    });
+  }
+
+  /** Repo-relative paths matching a glob of `*` segments at HEAD. */
+  listFiles(pattern: string): Promise<string[]> {
+    return this.#exclusive(() => Promise.resolve(matchRepoFiles(this.#options.dir, pattern)));
+  }
+
+  /**
+   * Writes the files, commits them on top of the observed HEAD and pushes to the shared branch.
+   * Committing on the observed HEAD (not a fresh fetch) is deliberate: if someone pushed since, the
+   * push is rejected and the caller decides again on the new state instead of stacking a stale edit.
+   */
+  commitAndPush(change: FileChange): Promise<WorkspacePushOutcome> {
+    let paths: string[];
+    try {
+      paths = validateChange(change);
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+    return this.#exclusive(async () => {
+      const base = this.#head;
+      const made = await this.#commitOnHead(change, paths);
+      if (made === undefined) return { kind: 'no-op', sha: base };
+      return this.#pushHead(made, base);
+    });
+  }
+
+  /** Commits on the branch, newest first (the status page's history reads their trailers). */
+  log(options: { max?: number; paths?: readonly string[] } = {}): Promise<CommitInfo[]> {
+    return this.#exclusive(async () => {
+      const max = Math.max(1, Math.floor(options.max ?? 50));
+      const paths = (options.paths ?? []).map((p) => normalizeRepoPath(p) ?? p);
+      const { stdout } = await this.#git(['log', `-n${max}`, `--format=${LOG_FORMAT}`, 'HEAD', '--', ...paths]);
+      return parseLog(stdout);
+    });
+  }
+
+  async #prepareClone(): Promise<void> {
+    const { dir, remoteUrl, branch } = this.#options;
+    if (existsSync(join(dir, '.git'))) {
+      const { stdout } = await this.#git(['config', '--get', 'remote.origin.url'], { okExitCodes: [1] });
+      const existing = stdout.trim();
+      if (remoteWithoutCredentials(existing) !== remoteWithoutCredentials(remoteUrl)) {
+        throw new PermanentError(
+          `${dir} is a clone of ${this.#redact(existing) || 'no remote'}, not of ${this.#redact(remoteUrl)}; use another workspace directory`,
+        );
+      }
+      // A rotated token lands in the existing clone's config instead of failing the next fetch.
+      if (existing !== remoteUrl) await this.#git(['remote', 'set-url', 'origin', remoteUrl]);
+      this.#logger.debug({ dir }, 'reusing git workspace');
+      return;
+    }
+    await mkdir(dir, { recursive: true });
+    if ((await readdir(dir)).length > 0) {
+      throw new PermanentError(`${dir} exists, is not empty and is not a git clone; refusing to use it as a workspace`);
+    }
+    await this.#git(['init', '-q', `--initial-branch=${branch}`]);
+    await this.#git(['remote', 'add', 'origin', remoteUrl]);
+    this.#logger.debug({ dir }, 'created git workspace');
+  }
+
+  async #refresh(): Promise<string> {
+    const { branch } = this.#options;
+    try {
+      await this.#git(['fetch', '--quiet', '--prune', '--no-tags', 'origin', `+refs/heads/${branch}:refs/remotes/origin/${branch}`]);
+    } catch (error) {
+      if (error instanceof GitPermanentError && /couldn't find remote ref/i.test(error.message)) {
+        throw new GitPermanentError(`branch ${branch} does not exist on ${this.#redact(this.#options.remoteUrl)}`, error.command, {
+          cause: error,
+        });
+      }
+      throw error;
+    }
+    await this.#resetToOrigin();
+    this.#logger.debug({ head: this.#head }, 'git workspace refreshed');
+    return this.#head;
+  }
+
+  /** Back to the last fetched origin/<branch>, without touching the network. */
+  async #resetToOrigin(): Promise<void> {
+    const { branch } = this.#options;
+    await this.#git(['checkout', '-q', '-f', '-B', branch, `refs/remotes/origin/${branch}`]);
+    await this.#git(['clean', '-q', '-ffdx']);
+    this.#head = (await this.#git(['rev-parse', 'HEAD'])).stdout.trim();
+  }
+
+  /** Commits the change on the observed HEAD; undefined when the content is already there. */
+  async #commitOnHead(change: FileChange, paths: string[]): Promise<string | undefined> {
+    const { dir, identity } = this.#options;
+    // Leftovers from a crashed run must not ride along in the commit.
+    await this.#git(['reset', '-q', '--hard', 'HEAD']);
+    await this.#git(['clean', '-q', '-ffdx']);
+    try {
+      for (const path of paths) await writeAtomically(join(dir, path), change.files[path] ?? '');
+      await this.#git(['add', '--', ...paths]);
+      const diff = await this.#git(['diff', '--cached', '--quiet', '--', ...paths], { okExitCodes: [1] });
+      if (diff.exitCode === 0) {
+        this.#logger.info({ head: this.#head, files: paths }, 'wanted content already at HEAD');
+        return undefined;
+      }
+      const messageFile = join(dir, '.git', 'PROMOTER_COMMIT_MSG');
+      await writeFile(messageFile, ensureTrailingNewline(change.message), 'utf8');
+      await this.#git([
+        '-c',
+        `user.name=${identity.name}`,
+        '-c',
+        `user.email=${identity.email}`,
+        '-c',
+        'commit.gpgsign=false',
+        'commit',
+        '-q',
+        '--no-verify',
+        ...(change.author ? [authorArgument(change.author)] : []),
+        // keep lines starting with '#' (markdown in bodies) that the default cleanup would drop
+        '--cleanup=whitespace',
+        '-F',
+        messageFile,
+      ]);
+      await rm(messageFile, { force: true });
+      return (await this.#git(['rev-parse', 'HEAD'])).stdout.trim();
+    } catch (error) {
+      await this.#recover();
+      throw error;
+    }
+  }
+
+  async #pushHead(sha: string, base: string): Promise<WorkspacePushOutcome> {
+    const { branch } = this.#options;
+    const ref = `refs/heads/${branch}`;
+    let result;
+    try {
+      const push = await this.#git(['push', '--porcelain', '--no-verify', 'origin', `${sha}:${ref}`], { okExitCodes: [1] });
+      result = readPushResult(push, ref, `git push origin HEAD:${ref}`, this.#redact);
+    } catch (error) {
+      await this.#recover();
+      throw error;
+    }
+    if (result.kind === 'pushed') {
+      this.#head = sha;
+      // The push normally updates the tracking ref; set it explicitly so a later local reset lands here.
+      await this.#git(['update-ref', `refs/remotes/origin/${branch}`, sha]);
+      this.#logger.info({ sha, parent: base }, 'pushed commit');
+      return { kind: 'pushed', sha };
+    }
+    if (result.kind === 'rejected') {
+      const reason = `push of ${sha.slice(0, 12)} to ${branch} rejected: ${result.summary} (the branch moved since ${base.slice(0, 12)})`;
+      this.#logger.warn({ sha, base, reason: result.summary }, 'push rejected; resetting to the new origin tip');
+      await this.#refresh();
+      return { kind: 'rejected', reason };
+    }
+    this.#logger.warn({ sha, base, reason: result.summary }, 'push refused by the remote');
+    await this.#recover();
+    return { kind: 'refused', reason: `push of ${sha.slice(0, 12)} to ${branch} refused by the remote: ${result.summary}` };
+  }
+
+  /** Drops anything half-made after a failure, so the next tick starts from origin again. */
+  async #recover(): Promise<void> {
+    try {
+      await this.#resetToOrigin();
+    } catch (error) {
+      this.#logger.error({ err: error }, 'could not reset the git workspace after a failure');
+    }
+  }
+
+  #git(args: readonly string[], extra: { okExitCodes?: readonly number[] } = {}): Promise<GitResult> {
+    this.#logger.debug({ args: args.map(this.#redact) }, 'git');
+    return runGit(args, {
+      cwd: this.#options.dir,
+      env: this.#env,
+      timeoutMs: this.#options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      redact: this.#redact,
+      ...extra,
+    });
+  }
+
+  #exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(work, work);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+}
+
+function validateChange(change: FileChange): string[] {
+  const allowed = new Set(change.allowedPaths.map((p) => normalizeRepoPath(p)).filter((p): p is string => p !== undefined));
+  const refused: string[] = [];
+  const paths: string[] = [];
+  for (const path of Object.keys(change.files)) {
+    const normalized = normalizeRepoPath(path);
+    if (normalized === undefined || !allowed.has(normalized)) refused.push(path);
+    else paths.push(normalized);
+  }
+  if (refused.length > 0) throw new PathNotAllowedError(refused, change.allowedPaths);
+  if (paths.length === 0) throw new PermanentError('a change must name at least one file');
+  if (change.message.trim() === '') throw new PermanentError('a commit message must not be empty');
+  return paths.sort();
+}
+
+async function writeAtomically(path: string, content: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const temp = join(dirname(path), `.promoter-${randomBytes(6).toString('hex')}.tmp`);
+  await writeFile(temp, content, 'utf8');
+  await rename(temp, path);
+}
+
+function ensureTrailingNewline(text: string): string {
+  return text.endsWith('\n') ? text : `${text}\n`;
+}
+
+const LOG_FORMAT = ['%H', '%s', '%b', '%an <%ae>', '%aI', '%(trailers:only,unfold)'].join('%x1f') + '%x1e';
+
+function parseLog(stdout: string): CommitInfo[] {
+  return stdout
+    .split('\x1e')
+    .map((record) => record.replace(/^\n/, ''))
+    .filter((record) => record.trim() !== '')
+    .map((record) => {
+      const [sha = '', subject = '', body = '', author = '', date = '', trailerText = ''] = record.split('\x1f');
+      return { sha, subject, body: body.trim(), author, date, trailers: parseTrailers(trailerText) };
+    });
+}
+
+function parseTrailers(text: string): Record<string, string> {
+  const trailers: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const colon = line.indexOf(':');
+    if (colon <= 0) continue;
+    trailers[line.slice(0, colon).trim()] = line.slice(colon + 1).trim();
+  }
+  return trailers;
+}
