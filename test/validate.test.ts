@@ -51,7 +51,7 @@ const cases: Case[] = [
   { fixture: 'canary-missing-container.yaml', code: 'DT4006', path: '/spec/deployments/canary/container', line: 15 },
   { fixture: 'installation', code: 'DT5001', path: '/pilott', line: 2, file: 'installation/istiod/values.yaml' },
   { fixture: 'helm-values', code: 'DT5003', path: '/collector', line: 4, file: 'helm-values/addons/values-jaeger.yaml' },
-  { fixture: 'chart-no-schema.yaml', code: 'DT5004', path: '/spec/source/targetRevision', line: 12, severity: 'skipped' },
+  { fixture: 'chart-no-schema.yaml', code: 'DT5004', path: '/spec/source/targetRevision', line: 12, severity: 'info' },
   { fixture: 'service-address', code: 'DT5005', path: '/datasources/datasources.yaml/datasources/0/url', line: 8, file: 'service-address/addons/values-grafana.yaml' },
   { fixture: 'chart-outside-project', code: 'DT5006', path: '/spec/source', line: 10, file: 'chart-outside-project/prometheus.yaml' },
   { fixture: 'kustomize', code: 'DT6001', path: '/resources/1', line: 6, file: 'kustomize/kustomization.yaml', repoRoot: `${BROKEN}/kustomize` },

@@ -60,7 +60,7 @@ export const CODES = {
   DT5001: { name: 'UnknownHelmValue', severity: 'error', description: "A Helm values file sets a top-level key the chart does not know (Helm would ignore it)." },
   DT5002: { name: 'UnknownChart', severity: 'skipped', description: 'A values file whose chart is not known is not checked.' },
   DT5003: { name: 'HelmValueNotInChart', severity: 'error', description: "A values key (at any depth) that the pinned chart's values.yaml does not have, nor its templates read (services.md), nor the CRD its values feed (Kiali): Helm would ignore it." },
-  DT5004: { name: 'HelmChartSchemaMissing', severity: 'skipped', description: 'An Application pins a chart version with no folder in ../shared/schemas/helm: its values keys and Services are not checked.' },
+  DT5004: { name: 'HelmChartSchemaMissing', severity: 'info', description: 'An Application pins a chart version with no folder in ../shared/schemas/helm: its values keys and Services are not checked.' },
   DT5005: { name: 'ServiceAddressNotRendered', severity: 'error', description: 'A Service address in Helm values (zipkin address, Grafana or Kiali URL) names a Service, or a port, that no manifest and no pinned chart renders (a warning when a chart without schema deploys into that namespace).' },
   DT5006: { name: 'ChartRendersOutsideProject', severity: 'error', description: "A pinned chart, with the repository's values, renders a Service into a namespace the Application's AppProject does not allow: Argo CD refuses the sync." },
   DT6001: { name: 'KustomizationResourceNotFound', severity: 'error', description: 'A kustomization names a resource, component or patch file that does not exist.' },
