@@ -1,7 +1,7 @@
 // auth.AuthorizationPoliciesAnalyzer: a policy's selector matches an in-mesh pod (in its namespace,
 // or anywhere for the root namespace), a namespace-wide policy has in-mesh pods to apply to
-// (IST0127), and the namespaces its sources name exist (IST0101 namespace). Pods are those the files
-// describe, so both are only reported when the files describe the namespace concerned.
+// (IST0127, a warning), and the namespaces its sources name exist (IST0101 namespace). Pods are those
+// the files describe: IST0127 needs the files to hold some; namespaces need Namespace manifests.
 import { arr, at, labels, obj, strings } from '../shape.js';
 import type { Finding } from '../types.js';
 import { K, inMesh, notFound, report, selectorMatches, selectorString, type AnalyzerContext, type Resource } from './context.js';
@@ -18,10 +18,11 @@ function noMatchingWorkloads(ctx: AnalyzerContext, ap: Resource): Finding[] {
   const selector = obj(ap.spec.selector) ? labels(at(ap.spec, 'selector', 'matchLabels')) : undefined;
   const pods = ctx.workloads.filter((w) => inMesh(ctx, w));
   if (ap.namespace === ctx.options.meshRootNamespace) {
-    if (selector === undefined || pods.some((p) => selectorMatches(selector, p.labels)) || ctx.workloads.length === 0) return [];
+    if (selector === undefined || pods.some((p) => selectorMatches(selector, p.labels)) || !ctx.hasWorkloads) return [];
     return [report(ap, 'IST0127', `No matching workloads for this resource with the following labels: ${selectorString(selector)}`, { pointer: '/spec/selector' })];
   }
-  if (!ctx.namespaceModelled(ap.namespace)) return [];
+  // Pods come only from the files: without any, nothing can be said about workloads.
+  if (!ctx.hasWorkloads) return [];
   const local = pods.filter((p) => p.namespace === ap.namespace);
   if (selector === undefined) {
     return local.length === 0 ? [report(ap, 'IST0127', 'No matching workloads for this resource with the following labels: ')] : [];

@@ -43,6 +43,8 @@ export interface AnalyzerContext {
   of(key: string): Resource[];
   find(key: string, namespace: string, name: string): Resource | undefined;
   readonly workloads: Workload[];
+  /** Whether the files themselves hold any pod or pod template (the default ingress pod aside). */
+  readonly hasWorkloads: boolean;
   /** The Namespace manifest for a name, when the files hold one. */
   namespace(name: string): Resource | undefined;
   /** Whether the files describe a namespace's contents: a Service, a workload, or its Namespace manifest. */
@@ -50,6 +52,8 @@ export interface AnalyzerContext {
   /** Whether the files hold any Service or ServiceEntry, i.e. model the service registry at all. */
   readonly hasServiceRegistry: boolean;
   readonly serviceHosts: ServiceHostIndex;
+  /** The files' Services plus istioctl's default ingress gateway Service (for selector lookups). */
+  readonly services: Resource[];
 }
 
 export const K = {
@@ -103,18 +107,49 @@ function workloadsOf(r: Resource): Workload[] {
   return [{ resource: r, name: r.name, namespace: r.namespace, labels: labels(metadata.labels), annotations: labels(metadata.annotations), spec: obj(template.spec) ?? {} }];
 }
 
+/**
+ * The ingress gateway `istioctl analyze` assumes when it reads files (local/defaults.go): a pod
+ * labelled istio=ingressgateway and the istio-ingressgateway Service (80, 443, 31400, 15443) in the
+ * root namespace, unless the files define that Service themselves.
+ */
+function defaultIngressGateway(namespace: string): Resource[] {
+  const doc: LoadedDocument = {
+    file: '(istioctl default resources)',
+    repoPath: '',
+    index: 0,
+    body: {},
+    text: '',
+    locate: () => ({ line: 0, column: 0 }),
+  };
+  const base = { doc, group: '', namespace, annotations: {}, body: {} };
+  const port = (name: string, n: number) => ({ name, port: n, protocol: 'TCP', targetPort: n });
+  return [
+    { ...base, kind: 'Pod', name: 'istio-ingressgateway-dummypod', labels: { istio: 'ingressgateway' }, spec: { containers: [{ name: 'istio-proxy' }] } },
+    {
+      ...base,
+      kind: 'Service',
+      name: 'istio-ingressgateway',
+      labels: {},
+      spec: { selector: { istio: 'ingressgateway' }, ports: [port('http2', 80), port('https', 443), port('tcp', 31400), port('tls', 15443)] },
+    },
+  ];
+}
+
 export function createContext(docs: LoadedDocument[], options: AnalyzerOptions): AnalyzerContext {
   const resources = docs.map(toResource).filter((r): r is Resource => r !== undefined);
+  const root = options.meshRootNamespace;
+  const defaults = resources.some((r) => r.group === '' && r.kind === 'Service' && r.name === 'istio-ingressgateway' && r.namespace === root) ? [] : defaultIngressGateway(root);
   const byKey = new Map<string, Resource[]>();
   for (const r of resources) {
     const key = `${r.group}/${r.kind}`;
     byKey.set(key, [...(byKey.get(key) ?? []), r]);
   }
   const of = (key: string) => byKey.get(key) ?? [];
-  const workloads = resources.flatMap(workloadsOf);
+  const workloads = [...resources, ...defaults].flatMap(workloadsOf);
+  const defaultServices = defaults.filter((r) => r.kind === 'Service');
   const modelled = new Set<string>();
   // ServiceEntries describe hosts outside the namespace, so they do not make it "described".
-  for (const r of [...of(K.Service), ...workloads.map((w) => w.resource)]) modelled.add(r.namespace);
+  for (const r of [...of(K.Service), ...resources.flatMap(workloadsOf).map((w) => w.resource)]) modelled.add(r.namespace);
   for (const n of of(K.Namespace)) modelled.add(n.name);
   const ctx: AnalyzerContext = {
     options,
@@ -122,10 +157,12 @@ export function createContext(docs: LoadedDocument[], options: AnalyzerOptions):
     of,
     find: (key, namespace, name) => of(key).find((r) => r.name === name && r.namespace === namespace),
     workloads,
+    hasWorkloads: resources.some((r) => workloadsOf(r).length > 0),
     namespace: (name) => of(K.Namespace).find((n) => n.name === name),
     namespaceModelled: (name) => modelled.has(name),
     hasServiceRegistry: of(K.Service).length + of(K.ServiceEntry).length > 0,
-    serviceHosts: buildServiceHostIndex(of(K.Service), of(K.ServiceEntry)),
+    services: [...of(K.Service), ...defaultServices],
+    serviceHosts: buildServiceHostIndex([...of(K.Service), ...defaultServices], of(K.ServiceEntry)),
   };
   return ctx;
 }

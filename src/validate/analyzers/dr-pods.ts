@@ -29,7 +29,7 @@ export const podNotSelectedAnalyzer: Analyzer = {
         return [report(dr, 'IST0174', `The host ${host} defined in the DestinationRule does not match any services in the mesh.`, { pointer: '/spec/host' })];
       }
       // Without any Service in the files the host cannot be judged; its subsets still can.
-      if (pods.length === 0) return [];
+      if (!ctx.hasWorkloads) return [];
       return arr(dr.spec.subsets).flatMap((subset, i) => {
         const selector = { ...service?.workloadSelector, ...labels(at(subset, 'labels')) };
         if (pods.some((p) => selectorMatches(selector, p))) return [];

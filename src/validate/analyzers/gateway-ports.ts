@@ -8,10 +8,10 @@ import type { Analyzer } from './types.js';
 
 function analyzeGateway(ctx: AnalyzerContext, gw: Resource): Finding[] {
   const pods = gatewayPods(ctx, gw);
-  if (pods.length === 0) return selectorNotFound(ctx, gw);
+  if (pods.length === 0) return selectorNotFound(gw);
   const servicePorts = new Set<number>();
   for (const pod of pods) {
-    for (const svc of ctx.of(K.Service)) {
+    for (const svc of ctx.services) {
       if (svc.namespace !== pod.namespace) continue;
       const selector = labels(svc.spec.selector);
       if (!selectorMatches(selector, pod.labels)) continue;

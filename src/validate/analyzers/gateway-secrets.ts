@@ -10,7 +10,7 @@ import type { Analyzer } from './types.js';
 
 function analyzeGateway(ctx: AnalyzerContext, gw: Resource): Finding[] {
   const pod = gatewayPods(ctx, gw)[0];
-  if (!pod) return selectorNotFound(ctx, gw);
+  if (!pod) return selectorNotFound(gw);
   const ns = pod.namespace;
   const secrets = ctx.of(K.Secret).filter((s) => s.namespace === ns);
   const certificates = ctx.of(K.Certificate).filter((c) => c.namespace === ns);

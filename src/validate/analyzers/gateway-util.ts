@@ -1,6 +1,5 @@
-// Shared by the Gateway analyzers: a Gateway's selector, the pods it selects, and when a selector that
-// selects nothing is worth reporting (only when the files describe the Gateway's namespace: the
-// gateway Deployment usually comes from a Helm chart the files do not render).
+// Shared by the Gateway analyzers: a Gateway's selector, the pods it selects (the files' plus
+// istioctl's default ingress gateway pod), and the finding for a selector that selects none.
 import { labels } from '../shape.js';
 import type { Finding } from '../types.js';
 import { notFound, report, selectorMatches, selectorPointer, selectorString, type AnalyzerContext, type Resource, type Workload } from './context.js';
@@ -15,8 +14,7 @@ export function gatewayPods(ctx: AnalyzerContext, gw: Resource): Workload[] {
 }
 
 /** IST0101 "selector" for a Gateway whose selector matches no pod; a warning, the cluster may hold it. */
-export function selectorNotFound(ctx: AnalyzerContext, gw: Resource): Finding[] {
-  if (!ctx.namespaceModelled(gw.namespace)) return [];
+export function selectorNotFound(gw: Resource): Finding[] {
   const selector = gatewaySelector(gw);
   return [report(gw, 'IST0101', notFound('selector', selectorString(selector)), { pointer: selectorPointer('/spec/selector', selector), severity: 'warning' })];
 }
