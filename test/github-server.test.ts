@@ -440,10 +440,11 @@ describe('GitHub test server: merge methods, CI timing and client plugins', () =
     expect(f.server.violations()).toEqual([]);
   });
 
-  it('works with plugin-retry and plugin-throttling, whose defaults retry a 409 or 405 three times', async () => {
+  it('works with plugin-retry and plugin-throttling (whose defaults retry a 409 or 405 three times), with injected 5xx and secondary rate limits', async () => {
     const f = await setup();
     const r = { owner: f.server.owner, repo: f.server.repo };
     const rateLimited: number[] = [];
+    const secondary: number[] = [];
     const Client = Octokit.plugin(retry, throttling);
     const client = (doNotRetry?: number[]): Octokit =>
       new Client({
@@ -456,7 +457,10 @@ describe('GitHub test server: merge methods, CI timing and client plugins', () =
             rateLimited.push(retryAfter);
             return false;
           },
-          onSecondaryRateLimit: () => false,
+          onSecondaryRateLimit: (retryAfter: number) => {
+            secondary.push(retryAfter);
+            return false;
+          },
         },
       });
     const head = await botPush(f, 'promoter/backend', { 'weights.txt': 'canary 10\n' }, 'Promote backend');
@@ -468,7 +472,13 @@ describe('GitHub test server: merge methods, CI timing and client plugins', () =
     expect((await status(client([400, 401, 403, 404, 405, 409, 410, 422, 451]).rest.pulls.merge({ ...r, pull_number: 1, sha: '0'.repeat(40) }))).status).toBe(409);
     expect(merges()).toBe(5);
 
-    await client().rest.pulls.merge({ ...r, pull_number: 1, sha: head });
+    // a transient 502 is retried and the call succeeds; a secondary rate limit reaches the throttle handler
+    f.server.injectFailure({ operationId: 'pulls/merge', kind: 'server-error' });
+    expect((await client().rest.pulls.merge({ ...r, pull_number: 1, sha: head })).data.merged).toBe(true);
+    expect(f.server.requests().filter((q) => q.operationId === 'pulls/merge').map((q) => q.status).slice(-2)).toEqual([502, 200]);
+    f.server.injectFailure({ operationId: 'issues/create-comment', kind: 'secondary-rate-limit', retryAfter: 7 });
+    expect((await status(client().rest.issues.createComment({ ...r, issue_number: 1, body: 'merged' }))).status).toBe(403);
+    expect(secondary).toEqual([7]);
     f.server.setRateLimitRemaining(f.token, 0);
     expect((await status(client().rest.repos.get(r))).status).toBe(403);
     expect(rateLimited).toHaveLength(1);

@@ -1,6 +1,18 @@
 // A GitHub REST + GraphQL stand-in on loopback, backed by a real bare Git repository: pull requests track
 // real branches, merges write real commits to the base branch, and every request and response is checked
 // against GitHub's own OpenAPI description (../shared/schemas/github). Test controls are plain methods.
+//
+//   const { remoteDir } = await createSeededRemote({ dir, seedFrom: ['gitops', 'argocd'], sourceRoot: repoRoot() });
+//   const github = await startGitHubServer({ bareRepo: remoteDir, ci: { contexts: ['merge-weight-change'] } });
+//   await github.requireStatusChecks('main', ['merge-weight-change']);
+//   await github.protectBranch('main');                    // direct pushes now fail with GH006
+//   const octokit = new Octokit({ auth: github.tokenFor(), baseUrl: github.url });
+//   ... the promoter pushes promoter/<canary> to remoteDir with git, then octokit.rest.pulls.create(...)
+//   await github.closePullRequestAs('dana', 1, 'not now');
+//   expect(github.violations()).toEqual([]);                 // every request and response matched the subset
+//   await github.close();
+//
+// Only operations of openapi-subset.json are served (anything else is a 404 and a recorded violation).
 import { execFile } from 'node:child_process';
 import { createHash, generateKeyPairSync, randomBytes, verify as verifySignature } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
@@ -78,6 +90,18 @@ export interface GitHubServerOptions {
    */
   mergeableUnknownOnFirstRead?: boolean;
   ci?: SimulatedCiOptions;
+}
+
+export interface InjectedFailure {
+  /** e.g. pulls/merge; any operation when omitted */
+  operationId?: string;
+  kind: 'server-error' | 'secondary-rate-limit';
+  /** default 502 for server-error, 403 for secondary-rate-limit */
+  status?: number;
+  /** default 1 */
+  count?: number;
+  /** seconds, sent as retry-after; default 1 for secondary-rate-limit */
+  retryAfter?: number;
 }
 
 export interface Violation {
@@ -164,6 +188,12 @@ export interface GitHubTestServer {
   refresh(): Promise<void>;
   /** requests left in the current rate-limit window for a token (0 makes the next request a 403) */
   setRateLimitRemaining(token: string, remaining: number): void;
+  /**
+   * The next `count` requests (of `operationId`, or any) fail as GitHub sometimes does: a 5xx, or a
+   * secondary rate limit (403 "You have exceeded a secondary rate limit" with retry-after). The
+   * request itself is still checked; the injected answer is not (it is deliberate).
+   */
+  injectFailure(failure: InjectedFailure): void;
   close(): Promise<void>;
 }
 
@@ -403,6 +433,7 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
   let ci: SimulatedCiOptions | undefined = options.ci;
   const ciPending: { sha: string; pr: number; context: string }[] = [];
   const timers = new Set<NodeJS.Timeout>();
+  const injected: (InjectedFailure & { left: number })[] = [];
   let closed = false;
   /** branch tips as of the last sync (for objects built without a git call) */
   let lastHeads = new Map<string, string>();
@@ -1660,6 +1691,7 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
       let headers: Record<string, string> = {};
       let login: string | undefined;
       let rateKey: string | undefined;
+      let deliberate = false;
       try {
         const auth = authenticate(request.headers.authorization);
         login = auth.login;
@@ -1689,6 +1721,16 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
         if (operation.operationId !== 'apps/create-installation-access-token' && auth.kind === 'jwt') {
           throw new ApiError(401, 'A JSON web token cannot be used to access this resource; use an installation token');
         }
+        const failure = injected.find((f) => f.left > 0 && (f.operationId === undefined || f.operationId === operation.operationId));
+        if (failure) {
+          failure.left -= 1;
+          deliberate = true;
+          if (failure.retryAfter !== undefined || failure.kind === 'secondary-rate-limit') headers['retry-after'] = String(failure.retryAfter ?? 1);
+          if (failure.kind === 'secondary-rate-limit') {
+            throw new ApiError(failure.status ?? 403, 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.');
+          }
+          throw new ApiError(failure.status ?? 502, 'Server Error');
+        }
         if (operation.operationId !== 'apps/create-installation-access-token') await sync();
         const handler = handlers[operation.operationId];
         if (!handler) throw new ApiError(404, 'Not Found');
@@ -1713,7 +1755,7 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
           'x-ratelimit-resource': 'core',
         });
       }
-      const responseIssues = status === 400 || status === 413 || status === 500 ? [] : api.checkResponse(operation, status, headers, body);
+      const responseIssues = deliberate || status === 400 || status === 413 || status === 500 ? [] : api.checkResponse(operation, status, headers, body);
       if (responseIssues.length > 0) violationList.push({ kind: 'response', method, path: pathname, operationId: operation.operationId, status, issues: responseIssues });
       requestLog.push({ method, path: pathname, operationId: operation.operationId, status, login });
       send(response, status, body, headers);
@@ -2126,6 +2168,9 @@ export async function startGitHubServer(options: GitHubServerOptions): Promise<G
     },
     branchSha,
     refresh: () => locked(sync),
+    injectFailure(failure) {
+      injected.push({ ...failure, left: failure.count ?? 1 });
+    },
     setRateLimitRemaining(token, remaining) {
       const key = sha256(token);
       rateFor(key);
