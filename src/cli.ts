@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The `promoter` command: run the service, inspect canaries, act on one by hand, validate the
+// The `promoter` command: run the service, inspect canaries (status, history), act on one by hand, validate the
 // GitOps tree, replay traces, and run the local demo.
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
@@ -8,6 +8,7 @@ import { registerCanaryOps } from './commands/canary-ops.js';
 import { registerDemo } from './commands/demo.js';
 import { registerRun } from './commands/run.js';
 import { registerSchema } from './commands/schema.js';
+import { registerStatus } from './commands/status.js';
 import { registerValidate } from './commands/validate.js';
 
 /** The package version, from src/ (tsx, tests) or dist/src/ (the built bin). */
@@ -28,6 +29,7 @@ const program = new Command('promoter')
   .showHelpAfterError('(run with --help for usage)');
 
 registerRun(program);
+registerStatus(program);
 registerAnalyze(program);
 registerCanaryOps(program);
 registerValidate(program);

@@ -4,8 +4,12 @@ import { z } from 'zod';
 import { parseDurationSeconds } from './duration.js';
 
 /** A duration written as "30s" / "5m" / "1h", or a number of seconds; parsed to seconds. */
+/** What parseDurationSeconds accepts, as a pattern the JSON Schema carries, so editors flag "1 minute". */
+export const DURATION_PATTERN = '^(\\d+(\\.\\d+)?|(\\d+(\\.\\d+)?(ms|s|m|h|d))+)$';
+
 export const durationSeconds = z
-  .union([z.string(), z.number().nonnegative()])
+  // The pattern is metadata for the JSON Schema only: parseDurationSeconds below gives the message.
+  .union([z.string().meta({ pattern: DURATION_PATTERN }), z.number().nonnegative()])
   .transform((value, ctx) => {
     if (typeof value === 'number') return value;
     try {

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { parseDurationSeconds } from '../analysis/duration.js';
 import { errorMessage } from '../errors.js';
 import { createPromoter } from '../promoter/app.js';
+import { describePause, formatPause, type PauseInfo } from '../promoter/pause-info.js';
 import { formatTickReport } from '../promoter/report.js';
 import { analyzeTraceCommand } from './analyze-trace.js';
 import { commandLogger, EXIT, loadConfigOrExit } from './common.js';
@@ -73,7 +74,22 @@ Examples:
           return;
         }
         const filtered = { ...report, canaries: mine };
-        process.stdout.write(options.format === 'json' ? `${JSON.stringify(filtered, null, 2)}\n` : `${formatTickReport(filtered, { verbose: true })}\n`);
+        // A paused canary is not judged: say which pause holds it, who set it and why.
+        const pauses: PauseInfo[] = [];
+        for (const c of mine) {
+          const by = c.snapshot?.pausedBy;
+          if (!by || !c.snapshot) continue;
+          const files = { virtualService: c.snapshot.file, policy: c.file };
+          for (const source of by === 'both' ? (['annotation', 'spec'] as const) : [by]) {
+            const commits = await promoter.workspace.log({ max: 200, paths: [source === 'annotation' ? files.virtualService : files.policy] });
+            pauses.push(describePause(source, c.canary, files, commits));
+          }
+        }
+        if (options.format === 'json') {
+          process.stdout.write(`${JSON.stringify(pauses.length > 0 ? { ...filtered, pauses } : filtered, null, 2)}\n`);
+        } else {
+          process.stdout.write(`${formatTickReport(filtered, { verbose: true })}\n${pauses.map((p) => `  ${formatPause(p)}\n`).join('')}`);
+        }
       } catch (error) {
         process.stderr.write(`promoter analyze: ${errorMessage(error)}\n`);
         process.exitCode = EXIT.failure;

@@ -28,14 +28,23 @@ const OPERATIONS: [Operation, string][] = [
 
 export function registerCanaryOps(program: Command): void {
   for (const [op, description] of OPERATIONS) {
-    program
+    const command = program
       .command(`${op} <canary>`)
       .description(description)
       .option('-c, --config <file>', 'promoter config YAML (or PROMOTER_CONFIG)')
       .option('-r, --reason <text>', 'why; goes into the commit message', `${op} requested with promoter ${op}`)
-      .option('--author <person>', 'who decides, "Name <email>": the commit\'s author (the promoter is its committer); default the local user')
-      .addHelpText('after', `\nExample:\n  promoter ${op} backend --config promoter.yaml --reason "..."\n\nThe decision is one commit to the GitOps branch; Argo CD applies it like any other.`)
-      .action(async (canary: string, options: { config?: string; reason: string; author?: string }) => {
+      .option('--author <person>', 'who decides, "Name <email>": the commit\'s author (the promoter is its committer); default the local user');
+    if (op === 'promote') {
+      command.option('--retry-failed', 'the canary image was rolled back: clear its failed-image mark so the promoter starts the same image again');
+    }
+    command
+      .addHelpText(
+        'after',
+        `\nExample:\n  promoter ${op} backend --config promoter.yaml --reason "..."${
+          op === 'promote' ? '\n  promoter promote backend --retry-failed --reason "the 5xx came from a dependency outage, not the image"' : ''
+        }\n\nThe decision is one commit to the GitOps branch; Argo CD applies it like any other.`,
+      )
+      .action(async (canary: string, options: { config?: string; reason: string; author?: string; retryFailed?: boolean }) => {
         const config = loadConfigOrExit(options.config);
         if (!config) return;
         let clone: string | undefined;
@@ -44,7 +53,8 @@ export function registerCanaryOps(program: Command): void {
           // A clone of its own, removed afterwards: a running `promoter run` keeps working in its own.
           const promoter = await createPromoter(config, commandLogger(config, 'warn'), { purpose: 'person' });
           clone = promoter.workspace.dir;
-          const outcome = await applyOperation(promoter.deps, { globs: config.policies, canary, op, reason: options.reason, maxAttempts: config.maxPushAttempts, person });
+          const effective: Operation = op === 'promote' && options.retryFailed ? 'retry-failed' : op;
+          const outcome = await applyOperation(promoter.deps, { globs: config.policies, canary, op: effective, reason: options.reason, maxAttempts: config.maxPushAttempts, person });
           process.stdout.write(
             outcome.kind === 'committed'
               ? `${outcome.subject}: committed ${outcome.sha.slice(0, 10)}\n`

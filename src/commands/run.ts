@@ -1,4 +1,4 @@
-// `promoter run` (the service) and `promoter status` (one dry-run tick: what would happen now).
+// `promoter run`: the service (ticks on a schedule, serves the status page and /metrics).
 import type { Command } from 'commander';
 import { errorMessage } from '../errors.js';
 import { createLeaderElectorFor, createPromoter } from '../promoter/app.js';
@@ -40,7 +40,7 @@ Logs are JSON lines (pino) on stdout; tokens are redacted. While running it serv
       const logger = commandLogger(config, options.logLevel);
       try {
         const record = newRunRecord();
-        const promoter = await createPromoter(config, logger, { onPrometheusQuery: (ok) => record.metrics.prometheusQuery(ok) });
+        const promoter = await createPromoter(config, logger, { onBackend: (backend, ok) => (backend === 'prometheus' ? record.metrics.prometheusQuery(ok) : undefined) });
         if (options.once) {
           const report = await promoter.tick({ dryRun: options.dryRun ?? false });
           process.stderr.write(`${formatTickReport(report, { verbose: true })}\n`);
@@ -81,25 +81,6 @@ Logs are JSON lines (pino) on stdout; tokens are redacted. While running it serv
         await server?.close();
       } catch (error) {
         logger.fatal({ error: errorMessage(error) }, 'promoter cannot start');
-        process.exitCode = EXIT.failure;
-      }
-    });
-
-  program
-    .command('status')
-    .description('show every canary: phase, weights, the Argo CD gate, and what the promoter would do now (writes nothing)')
-    .option('-c, --config <file>', 'promoter config YAML (or PROMOTER_CONFIG)')
-    .option('-v, --verbose', 'print the full evidence of each verdict')
-    .action(async (options: { config?: string; verbose?: boolean }) => {
-      const config = loadConfigOrExit(options.config);
-      if (!config) return;
-      const logger = commandLogger(config, 'warn');
-      try {
-        const promoter = await createPromoter(config, logger, { purpose: 'status' });
-        const report = await promoter.tick({ dryRun: true });
-        process.stdout.write(`${formatTickReport(report, { verbose: options.verbose ?? false })}\n`);
-      } catch (error) {
-        process.stderr.write(`promoter: ${errorMessage(error)}\n`);
         process.exitCode = EXIT.failure;
       }
     });

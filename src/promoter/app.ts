@@ -29,11 +29,13 @@ export interface PromoterOverrides {
   /** kubeconfig YAML instead of config.argocd (the demo's loopback Argo CD). */
   kubeConfigYaml?: string;
   env?: NodeJS.ProcessEnv;
-  /** told after each query batch to the analysis Prometheus (promoter_prometheus_up). */
-  onPrometheusQuery?: (ok: boolean) => void;
+  /** told after each call to a backend: promoter_prometheus_up, and `promoter status`'s exit code. */
+  onBackend?: (backend: Backend, ok: boolean, error?: unknown) => void;
   /** what this process's clone is for (default run); every process gets its own clone. */
   purpose?: ClonePurpose;
 }
+
+export type Backend = 'prometheus' | 'argocd';
 
 /** The delivery the config asks for, over this process's workspace. */
 export function createDelivery(config: PromoterConfig, workspace: GitWorkspace): DeliveryPort {
@@ -41,7 +43,7 @@ export function createDelivery(config: PromoterConfig, workspace: GitWorkspace):
   throw new PermanentError('delivery.mode pull-request is not available in this build');
 }
 
-export function metricsPort(config: PromoterConfig, logger: Logger, fetchImpl?: typeof fetch, onQuery?: (ok: boolean) => void): MetricsPort {
+export function metricsPort(config: PromoterConfig, logger: Logger, fetchImpl?: typeof fetch, onQuery?: (ok: boolean, error?: unknown) => void): MetricsPort {
   const client = createPrometheusClient({
     baseUrl: config.prometheus.url,
     timeoutMs: config.prometheus.timeout * 1000,
@@ -55,7 +57,7 @@ export function metricsPort(config: PromoterConfig, logger: Logger, fetchImpl?: 
       onQuery?.(true);
       return result;
     } catch (error) {
-      onQuery?.(false);
+      onQuery?.(false, error);
       throw error;
     }
   };
@@ -98,16 +100,27 @@ export async function createPromoter(config: PromoterConfig, logger: Logger, ove
     branch: config.git.branch,
     dir: processCloneDir(config.git.workdir, overrides.purpose ?? 'run'),
     identity: config.git.author,
-    logger: logger.child({ component: 'git' }),
+    // git.ts and argocd.ts bind their own component (and remote or server): binding it here too
+    // would print "component" twice on every line.
+    logger,
     ...(overrides.env ? { env: overrides.env } : {}),
   });
   const argoClient = createArgoCdClient({
-    logger: logger.child({ component: 'argocd' }),
+    logger,
     timeoutMs: config.argocd.timeout * 1000,
     ...kubernetesSource(config, overrides),
   });
   const argo: ArgoPort = {
-    getApplication: (name, namespace) => argoClient.getApplication(name, namespace),
+    getApplication: async (name, namespace) => {
+      try {
+        const status = await argoClient.getApplication(name, namespace);
+        overrides.onBackend?.('argocd', true);
+        return status;
+      } catch (error) {
+        overrides.onBackend?.('argocd', false, error);
+        throw error;
+      }
+    },
     requestSync: (name, namespace, revision, info) => argoClient.requestSync(name, namespace, revision, info),
     syncGate,
   };
@@ -115,7 +128,7 @@ export async function createPromoter(config: PromoterConfig, logger: Logger, ove
     git: workspace,
     delivery: createDelivery(config, workspace),
     argo,
-    metrics: metricsPort(config, logger.child({ component: 'prometheus' }), overrides.fetch, overrides.onPrometheusQuery),
+    metrics: metricsPort(config, logger.child({ component: 'prometheus' }), overrides.fetch, (ok, error) => overrides.onBackend?.('prometheus', ok, error)),
     judge,
     clock: overrides.clock ?? (() => new Date()),
     logger,

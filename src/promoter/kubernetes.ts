@@ -2,6 +2,9 @@
 // transport (a timeout and a response-size cap on every call, so a hanging API never freezes a tick)
 // and API-error classification. argocd.ts (Applications) and leader.ts (the Lease) build on it.
 import { createConfiguration, KubeConfig, ResponseContext, ServerConfiguration, wrapHttpLibrary, type RequestContext } from '@kubernetes/client-node';
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { delimiter, join } from 'node:path';
 import fetch, { type RequestInit as FetchInit } from 'node-fetch';
 import { PermanentError, TransientError, errorMessage } from '../errors.js';
 import { stripCredentials } from '../logger.js';
@@ -53,8 +56,34 @@ export interface KubernetesConnection {
   api<T>(type: new (configuration: ReturnType<typeof createConfiguration>) => T): T;
 }
 
+/** Thrown when neither a kubeconfig nor in-cluster credentials are there: says where it looked and how to set one. */
+export class NoKubeconfigError extends PermanentError {
+  override name = 'NoKubeconfigError';
+}
+
+/**
+ * The default kubeconfig files client-node reads ($KUBECONFIG's entries, else ~/.kube/config), and
+ * whether any exists. Without one, client-node falls back to http://localhost:8080, which only
+ * yields a confusing "HTTP protocol is not allowed" on the first call.
+ */
+export function defaultKubeconfigPaths(env: NodeJS.ProcessEnv = process.env): { paths: string[]; found: boolean } {
+  const fromEnv = (env.KUBECONFIG ?? '').split(delimiter).filter(Boolean);
+  const paths = fromEnv.length > 0 ? fromEnv : [join(env.HOME ?? homedir(), '.kube', 'config')];
+  return { paths, found: paths.some((p) => existsSync(p)) };
+}
+
 export function loadKubeConfig(source: KubernetesSource): KubeConfig {
   const config = new KubeConfig();
+  if (source.kubeConfigYaml === undefined && source.inCluster !== true) {
+    const { paths, found } = defaultKubeconfigPaths();
+    if (!found) {
+      throw new NoKubeconfigError(
+        `no kubeconfig: argocd.inCluster is false and argocd.kubeconfig is not set, so the default kubeconfig was looked for at ${paths.join(', ')}${
+          process.env.KUBECONFIG ? ' (from $KUBECONFIG)' : ' ($KUBECONFIG is not set)'
+        }, and it does not exist. Set argocd.kubeconfig: /path/to/kubeconfig in the promoter config, export KUBECONFIG=/path/to/kubeconfig, or set argocd.inCluster: true when running in a cluster`,
+      );
+    }
+  }
   try {
     if (source.kubeConfigYaml !== undefined) config.loadFromString(source.kubeConfigYaml);
     else if (source.inCluster === true) config.loadFromCluster();

@@ -3,12 +3,14 @@
 import { PermanentError } from '../errors.js';
 import { applyAction, setPaused, type FileContents } from './changes.js';
 import { actionImage, operationMessage, stepAfter } from './commit-message.js';
+import { setAnnotation } from './manifest-edits.js';
 import type { Action } from './plan.js';
 import { parseCanaryPolicy, writablePaths, type CanaryPolicy } from './policy.js';
 import type { DeliveryPort, Identity, RepoReader } from './ports.js';
-import { readCanaryState, type CanaryState, type ManifestTexts } from './state.js';
+import { ANNOTATIONS, readCanaryState, type CanaryState, type ManifestTexts } from './state.js';
 
-export type Operation = 'pause' | 'resume' | 'abort' | 'promote';
+/** retry-failed: `promote --retry-failed`, clear a rolled-back image's failed mark so it may start again. */
+export type Operation = 'pause' | 'resume' | 'abort' | 'promote' | 'retry-failed';
 
 export type OperationOutcome =
   | { kind: 'committed'; sha: string; subject: string }
@@ -61,6 +63,10 @@ function manualPromotion(policy: CanaryPolicy, state: CanaryState): Exclude<Acti
       return { kind: 'start', to: steps[0]?.weight ?? 0 };
     case 'finalizing':
       return { kind: 'finalize-traffic' };
+    case 'failed':
+      throw new PermanentError(
+        `canary "${policy.metadata.name}" is failed: ${state.canaryImage} was rolled back and is marked failed, so there is nothing to promote; land a new image, or run \`promoter promote ${policy.metadata.name} --retry-failed\` to clear the mark and start the same image again`,
+      );
     default:
       throw new PermanentError(`canary "${policy.metadata.name}" is ${state.phase} at ${state.canaryWeight}%: nothing to promote`);
   }
@@ -101,6 +107,24 @@ function edit(op: Operation, policy: CanaryPolicy, state: CanaryState, texts: Ma
         step: stepAfter(action, state),
         image: actionImage(action, state),
         urgent: true,
+      };
+    }
+    case 'retry-failed': {
+      if (state.phase !== 'failed') {
+        throw new PermanentError(`canary "${name}" is ${state.phase}, not failed: there is no failed mark on its image ${state.canaryImage} to clear`);
+      }
+      // Empty values clear the marks (the YAML edit keeps every other line as it is): without the
+      // failed-image mark and the rollout's image on the VirtualService, the image reads as new
+      // ("ready") and the next tick starts it at the first step, once Argo CD applied this commit.
+      const canary = setAnnotation(texts.canaryDeployment, policy.spec.deployments.canary.file, { kind: 'Deployment', name: state.canaryDeploymentName }, ANNOTATIONS.failedImage, '');
+      const vs = setAnnotation(texts.virtualService, policy.spec.virtualService.file, { kind: 'VirtualService', name: policy.spec.virtualService.name }, ANNOTATIONS.canaryImage, '');
+      return {
+        files: { [policy.spec.deployments.canary.file]: canary, [policy.spec.virtualService.file]: vs },
+        subject: `canary(${name}): retry ${state.canaryImage}, clear its failed mark`,
+        decision: 'retry-failed',
+        step: '0',
+        image: state.canaryImage,
+        urgent: false,
       };
     }
     case 'promote': {

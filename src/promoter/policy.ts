@@ -122,8 +122,12 @@ export function parseCanaryPolicy(text: string, file: string): CanaryPolicy {
 
 /** JSON Schema for editors, generated from the zod schema (input side, so defaults are optional). */
 export function canaryPolicyJsonSchema(): Record<string, unknown> {
-  return z.toJSONSchema(canaryPolicySchema, { io: 'input', unrepresentable: 'any' });
+  const { $schema, ...rest } = z.toJSONSchema(canaryPolicySchema, { io: 'input', unrepresentable: 'any' });
+  return { $schema, $id: CANARY_POLICY_SCHEMA_ID, title: 'CanaryPolicy', ...rest };
 }
+
+/** Where the schema is published; each policy file points editors at it with a yaml-language-server modeline. */
+export const CANARY_POLICY_SCHEMA_ID = 'https://raw.githubusercontent.com/docuthinker/docuthinker-gitops/main/schemas/canary-policy.schema.json';
 
 /**
  * The name an unparseable policy is reported and counted under: its metadata.name when the YAML

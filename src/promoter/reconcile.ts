@@ -160,6 +160,11 @@ function labelWindows(windows: Window[], offset: number, state: CanaryState, pol
     .map((w) => ({ ...w, canaryWeight: w.t >= stepStart ? state.canaryWeight : previous }));
 }
 
+/** A hold reason names the failure, not the PromQL: the query stays on the error and in the client's log. */
+export function withoutQuery(message: string): string {
+  return message.replace(/ \(query: [\s\S]*$/, '');
+}
+
 /** Runs the analysis for every progressing canary whose step Argo CD has applied; one query batch per interval. */
 /** An analysis, with the windows it judged (a pull request charts them). */
 type JudgedAnalysis = Analysis & { windows?: Window[] };
@@ -187,7 +192,7 @@ async function analyse(deps: ReconcileDeps, items: { observed: Observed; gate: G
     try {
       windows = await deps.metrics.windows(group.map((g) => targetOf(g.observed.policy)), { start, end: now, intervalSeconds: interval, latencyBucketsMs: ENVOY_BUCKETS_MS });
     } catch (error) {
-      for (const g of group) results.set(g.observed.policy.metadata.name, { unavailable: errorMessage(error) });
+      for (const g of group) results.set(g.observed.policy.metadata.name, { unavailable: withoutQuery(errorMessage(error)) });
       continue;
     }
     for (const { observed, gate } of group) {
@@ -213,7 +218,7 @@ async function analyse(deps: ReconcileDeps, items: { observed: Observed; gate: G
         });
         results.set(name, { verdict, windows: labelled });
       } catch (error) {
-        results.set(name, { unavailable: errorMessage(error) });
+        results.set(name, { unavailable: withoutQuery(errorMessage(error)) });
       }
     }
   }

@@ -76,7 +76,7 @@ export class Environment {
         branch: 'main',
         dir: join(dir, 'observer'),
         identity: { name: 'observer', email: 'observer@example.test' },
-        logger: options.logger.child({ component: 'observer' }),
+        logger: options.logger.child({ clone: 'observer' }),
         env: cleanGitEnv(dir),
       });
       const original = (await observer.readFile(POLICY_FILE)) ?? '';
