@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { analysisStateFromHistory, judge, judgeWithState } from './judge.js';
+import { analysisStateFromHistory, binomialUpperTail, judge, judgeWithState, requestFloor } from './judge.js';
 import { DEFAULT_ANALYSIS, DEFAULT_STEPS, ENVOY_BUCKETS_MS, analysisSchema, type AnalysisSettings } from './settings.js';
 import type { ArmCounts, Window } from './types.js';
 
@@ -67,8 +67,11 @@ describe('judge', () => {
     expect(verdict.evidence.stable.requests).toBe(57000);
     // 5 x 600 requests: le(250) = 5 x 589, le(500) = 5 x 597, rank 2970.
     expect(verdict.evidence.canary.p99Ms).toBeCloseTo(250 + (250 * (2970 - 2945)) / 40, 9);
-    expect(verdict.evidence.metrics.map((m) => m.metric)).toEqual(['5xx', 'latency>500ms']);
+    // No baseline: both arms of the first window choose the edges nearest p75 and p95 (50 and 100 ms here).
+    expect(verdict.evidence.metrics.map((m) => m.metric)).toEqual(['5xx', 'latency>50ms', 'latency>100ms']);
+    expect(verdict.evidence.latencyEdges).toEqual({ source: 'pooled', edgesMs: [50, 100], requests: 12000 });
     expect(verdict.evidence.metrics[0]?.logThreshold).toBeCloseTo(Math.log(40), 9);
+    expect(verdict.evidence.combined?.logThreshold).toBeCloseTo(Math.log(20), 9);
     expect(verdict.evidence.guards.map((g) => [g.name, g.status])).toEqual([
       ['success-rate', 'pass'],
       ['latency-p99', 'pass'],
@@ -97,10 +100,21 @@ describe('judge', () => {
   });
 
   it('needs the minimum canary requests in the step', () => {
-    const settings = analysisSchema.parse({ minCanaryRequests: 5000 });
+    const settings = analysisSchema.parse({ minCanaryRequests: 5000, scaleMinRequestsByWeight: false });
     const verdict = run(healthy(5), settings);
     expect(verdict.decision).toBe('hold');
     expect(verdict.reason).toContain('3000 of 5000 canary requests');
+  });
+
+  it('scales the request floor by the weight the step promotes to (a quiet service can finish)', () => {
+    // 5 % promotes to 10 %: 300 x 10 % = 30 requests; 50 % promotes to 100 %: all 300.
+    expect(requestFloor(DEFAULT_ANALYSIS, DEFAULT_STEPS, 5)).toBe(30);
+    expect(requestFloor(DEFAULT_ANALYSIS, DEFAULT_STEPS, 10)).toBe(150);
+    expect(requestFloor(DEFAULT_ANALYSIS, DEFAULT_STEPS, 50)).toBe(300);
+    expect(requestFloor(DEFAULT_ANALYSIS, DEFAULT_STEPS, 100)).toBe(300);
+    const quiet = windows(5, 5, () => arm(7, 0), () => arm(133, 1));
+    expect(run(quiet).decision).toBe('promote');
+    expect(run(quiet.slice(0, 4)).reason).toContain('28 of 30 canary requests');
   });
 
   it('rolls back at once on a catastrophic canary (critical fast path)', () => {
@@ -115,14 +129,31 @@ describe('judge', () => {
     const verdict = run(ws.slice(0, 4));
     expect(verdict.decision).toBe('rollback');
     expect(verdict.reason).toContain('worse than stable on 5xx');
-    expect(verdict.reason).toContain('>= 3.69 = log(1/alpha_m)');
+    expect(verdict.reason).toMatch(/log M \d+\.\d+\); the averaged e-value log E reached \d+\.\d+ >= 3\.00 = log\(1\/alpha\)/);
     expect(run(ws).decision).toBe('rollback');
   });
 
-  it('catches a latency regression through slow requests at 500 ms', () => {
+  it('catches a latency regression through slow requests at a fixed 500 ms edge (latencyEdgesMs overrides)', () => {
     const ws = windows(6, 5, () => arm(600, 3, 4), () => arm(11400, 57));
-    expect(run(ws).reason).toContain('latency>500ms');
-    expect(run(ws).decision).toBe('rollback');
+    const settings = analysisSchema.parse({ sequential: { latencyEdgesMs: [500] } });
+    expect(run(ws, settings).reason).toContain('latency>500ms');
+    expect(run(ws, settings).decision).toBe('rollback');
+    expect(run(ws, settings).evidence.latencyEdges).toEqual({ source: 'fixed', edgesMs: [500], requests: 0 });
+  });
+
+  it("chooses the edges from stable's histogram before the canary, and catches a body regression there", () => {
+    // Canary requests shifted one bucket up in the body (25 -> 50 ms and 50 -> 100 ms).
+    const slower = (requests: number, errors: number): ArmCounts => {
+      const base = arm(requests, errors);
+      const le = base.latency!.le.map((c, i) => (i >= 4 && i <= 6 ? (base.latency!.le[i - 1] ?? c) : c));
+      return { ...base, latency: { le, count: requests } };
+    };
+    const baseline = arm(114000, 570).latency!;
+    const ws = windows(6, 5, () => slower(600, 3), () => arm(11400, 57));
+    const verdict = judge({ windows: ws, settings: DEFAULT_ANALYSIS, steps: DEFAULT_STEPS, latencyBucketsMs: buckets, baseline });
+    expect(verdict.evidence.latencyEdges).toMatchObject({ source: 'baseline', edgesMs: [50, 100], requests: 114000 });
+    expect(verdict.decision).toBe('rollback');
+    expect(verdict.reason).toMatch(/worse than stable on latency>(50|100)ms/);
   });
 
   it('holds (or rolls back, as the policy says) at the maximum dwell', () => {
@@ -148,10 +179,22 @@ describe('judge', () => {
     expect(success?.value).toBeCloseTo(1 - 79 / 14970, 12);
     expect(verdict.reason).toContain('canary 5xx 0.53% of 14970');
     expect(verdict.decision).toBe('promote');
-    // The same step with the bad window's errors spread over the step still fails when pooled
-    // above 1 %: the floor is a floor on the step, not on a lucky window.
-    const bad = ws.map((w) => ({ ...w, canary: arm(1497, 16) }));
+    // A step pooled at 1.34 % fails: the floor is a floor on the step, not on a lucky window.
+    const bad = ws.map((w) => ({ ...w, canary: arm(1497, 20) }));
     expect(run(bad).evidence.guards.find((g) => g.name === 'success-rate')).toMatchObject({ status: 'fail' });
+    // 1.07 % over 14970 is within sampling noise of a canary exactly at 99 % (160 vs 150 expected).
+    const near = ws.map((w) => ({ ...w, canary: arm(1497, 16) }));
+    expect(run(near).evidence.guards.find((g) => g.name === 'success-rate')).toMatchObject({ status: 'pass', note: expect.stringContaining('160 5xx of 14970') });
+  });
+
+  it('does not hold a quiet canary for one unlucky 5xx, but does for a real breach', () => {
+    const one = windows(5, 5, () => arm(7, 0), () => arm(133, 1));
+    one[2] = { ...one[2]!, canary: arm(7, 1) };
+    expect(run(one).evidence.guards.find((g) => g.name === 'success-rate')).toMatchObject({ status: 'pass', value: 1 - 1 / 35 });
+    const three = one.map((w, i) => (i < 3 ? { ...w, canary: arm(7, 1) } : w));
+    expect(run(three).evidence.guards.find((g) => g.name === 'success-rate')).toMatchObject({ status: 'fail' });
+    expect(binomialUpperTail(30, 0.01, 2)).toBeCloseTo(1 - 0.99 ** 30 - 30 * 0.01 * 0.99 ** 29, 12);
+    expect(binomialUpperTail(14970, 0.01, 0)).toBe(1);
   });
 
   it('never reports "no data" for a guard whose step has data, even when the last window is empty', () => {

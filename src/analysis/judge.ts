@@ -14,7 +14,8 @@ import {
   type SequentialSummary,
 } from './sequential.js';
 import type { AnalysisSettings, StepSpec } from './settings.js';
-import type { ArmCounts, ArmSummary, Evidence, GuardOutcome, MetricEvidence, RollbackCause, Verdict, Window } from './types.js';
+import type { ArmCounts, ArmSummary, Evidence, GuardOutcome, LatencyCounts, MetricEvidence, RollbackCause, Verdict, Window } from './types.js';
+import { addPooled, edgesForQuantiles, fixedEdgeIndices, type EdgeChoice } from './edges.js';
 
 export interface JudgeInput {
   /** every complete window since the canary started, oldest first. */
@@ -37,6 +38,12 @@ export interface JudgeInput {
    * step. Windows before it say nothing about whether the canary serves at this weight.
    */
   silenceFrom?: number;
+  /**
+   * stable's latency histogram (cumulative counts over latencyBucketsMs) before the canary
+   * started, from which the slow-request edges are chosen; without it, both arms of the first
+   * windows are pooled.
+   */
+  baseline?: LatencyCounts;
 }
 
 /** One guarded metric: 5xx, or requests slower than one bucket edge. */
@@ -48,48 +55,105 @@ export interface GuardedMetric {
   ratioPromote: number;
   /** expected canary events before the confidence bound is required for promotion. */
   eventsToBound: number;
+  /** this metric's weight in the averaged e-value; the weights of a rollout sum to at most 1. */
+  weight: number;
 }
 
-/** The sequential state of every guarded metric, updatable window by window. */
+/**
+ * The sequential state of every guarded metric, updatable window by window, and their average
+ * e-value E = sum_k w_k M_k: a rollback when E >= 1/alpha.
+ */
 export interface AnalysisState {
+  readonly settings: AnalysisSettings;
+  readonly latencyBucketsMs: readonly number[];
   metrics: GuardedMetric[];
   states: SequentialState[];
+  /** how the latency edges were chosen; null while the pooled distribution is still too small. */
+  edges: EdgeChoice | null;
+  /** both arms pooled over the windows seen while choosing (pooled source only). */
+  pooled: LatencyCounts;
+  windows: number;
+  /** log E of the averaged e-value, its threshold log(1/alpha), and the first window that crossed. */
+  logE: number;
+  maxLogE: number;
+  logThreshold: number;
+  crossedAtWindow: number | null;
 }
 
-const EDGE_TOLERANCE = 1e-9;
-
-/** The guarded metrics the settings ask for; an edge missing from the buckets falls to the next lower edge. */
-export function guardedMetrics(settings: AnalysisSettings, latencyBucketsMs: readonly number[]): GuardedMetric[] {
+function errorMetric(settings: AnalysisSettings, weight: number): GuardedMetric {
   const seq = settings.sequential;
-  const edges: { index: number; ms: number }[] = [];
-  for (const wanted of seq.latencyEdgesMs) {
-    let index = -1;
-    for (let i = 0; i < latencyBucketsMs.length; i++) {
-      if ((latencyBucketsMs[i] ?? Number.POSITIVE_INFINITY) <= wanted + EDGE_TOLERANCE) index = i;
-    }
-    if (index >= 0 && !edges.some((e) => e.index === index)) edges.push({ index, ms: latencyBucketsMs[index] ?? wanted });
+  return {
+    name: '5xx',
+    params: { ratioTolerated: seq.errorRatioTolerated, alphaMetric: seq.alpha * weight, alphaConfidence: seq.alphaConfidence, priorScale: seq.priorScale, gridPoints: seq.gridPoints },
+    ratioPromote: seq.errorRatioPromote,
+    eventsToBound: eventsToBound(seq.errorRatioPromote, seq.alphaConfidence, seq.priorScale),
+    weight,
+  };
+}
+
+function latencyMetric(settings: AnalysisSettings, latencyBucketsMs: readonly number[], index: number, weight: number): GuardedMetric {
+  const seq = settings.sequential;
+  return {
+    name: `latency>${latencyBucketsMs[index] ?? '?'}ms`,
+    edgeIndex: index,
+    params: { ratioTolerated: seq.latencyRatioTolerated, alphaMetric: seq.alpha * weight, alphaConfidence: seq.alphaConfidence, priorScale: seq.priorScale, gridPoints: seq.gridPoints },
+    ratioPromote: seq.latencyRatioPromote,
+    eventsToBound: eventsToBound(seq.latencyRatioPromote, seq.alphaConfidence, seq.priorScale),
+    weight,
+  };
+}
+
+/** Whether the settings guard latency at all (fixed edges, or quantiles to choose them from). */
+function guardsLatency(settings: AnalysisSettings): boolean {
+  const seq = settings.sequential;
+  return seq.latencyEdgesMs !== undefined ? seq.latencyEdgesMs.length > 0 : seq.latencyQuantiles.length > 0;
+}
+
+/** The 5xx weight: errorShare when latency is guarded too, else the whole alpha. */
+function errorWeight(settings: AnalysisSettings): number {
+  return guardsLatency(settings) ? settings.sequential.errorShare : 1;
+}
+
+/** Adds the latency metrics for the chosen edges, sharing the latency part of alpha equally. */
+function chooseEdges(state: AnalysisState, choice: EdgeChoice): void {
+  state.edges = choice;
+  const share = (1 - errorWeight(state.settings)) / Math.max(1, choice.indices.length);
+  for (const index of choice.indices) {
+    const metric = latencyMetric(state.settings, state.latencyBucketsMs, index, share);
+    state.metrics.push(metric);
+    state.states.push(createSequentialState(metric.params));
   }
-  // alpha is a budget per rollout: Bonferroni over the guarded metrics.
-  const alphaMetric = seq.alpha / (1 + edges.length);
-  const base = { alphaMetric, alphaConfidence: seq.alphaConfidence, priorScale: seq.priorScale, gridPoints: seq.gridPoints };
-  const metrics: GuardedMetric[] = [
-    {
-      name: '5xx',
-      params: { ...base, ratioTolerated: seq.errorRatioTolerated },
-      ratioPromote: seq.errorRatioPromote,
-      eventsToBound: eventsToBound(seq.errorRatioPromote, seq.alphaConfidence, seq.priorScale),
-    },
-  ];
-  for (const edge of edges) {
-    metrics.push({
-      name: `latency>${edge.ms}ms`,
-      edgeIndex: edge.index,
-      params: { ...base, ratioTolerated: seq.latencyRatioTolerated },
-      ratioPromote: seq.latencyRatioPromote,
-      eventsToBound: eventsToBound(seq.latencyRatioPromote, seq.alphaConfidence, seq.priorScale),
-    });
+}
+
+/**
+ * A fresh state. The latency edges come from the policy's fixed latencyEdgesMs, else from
+ * `baseline` (stable's histogram before the canary started) when it has baselineMinRequests,
+ * else from both arms of the first windows, pooled, once they have that many requests.
+ */
+export function createAnalysisState(settings: AnalysisSettings, latencyBucketsMs: readonly number[], baseline?: LatencyCounts): AnalysisState {
+  const seq = settings.sequential;
+  const metric = errorMetric(settings, errorWeight(settings));
+  const state: AnalysisState = {
+    settings,
+    latencyBucketsMs,
+    metrics: [metric],
+    states: [createSequentialState(metric.params)],
+    edges: null,
+    pooled: { le: [], count: 0 },
+    windows: 0,
+    logE: 0,
+    maxLogE: 0,
+    logThreshold: Math.log(1 / seq.alpha),
+    crossedAtWindow: null,
+  };
+  if (seq.latencyEdgesMs !== undefined) {
+    chooseEdges(state, { indices: fixedEdgeIndices(seq.latencyEdgesMs, latencyBucketsMs), source: 'fixed', requests: 0, windowsUsed: 0 });
+  } else if (seq.latencyQuantiles.length === 0) {
+    chooseEdges(state, { indices: [], source: 'fixed', requests: 0, windowsUsed: 0 });
+  } else if (baseline !== undefined && baseline.count >= seq.baselineMinRequests && baseline.le.length === latencyBucketsMs.length) {
+    chooseEdges(state, { indices: edgesForQuantiles(baseline, seq.latencyQuantiles), source: 'baseline', requests: baseline.count, windowsUsed: 0 });
   }
-  return metrics;
+  return state;
 }
 
 function slowEvents(arm: ArmCounts, edgeIndex: number): { requests: number; events: number } | null {
@@ -116,16 +180,37 @@ export function metricCounts(metric: GuardedMetric, window: Window): EventCounts
   return { canaryRequests: canary.requests, stableRequests: stable.requests, canaryEvents: canary.events, stableEvents: stable.events };
 }
 
-export function createAnalysisState(settings: AnalysisSettings, latencyBucketsMs: readonly number[]): AnalysisState {
-  const metrics = guardedMetrics(settings, latencyBucketsMs);
-  return { metrics, states: metrics.map((m) => createSequentialState(m.params)) };
+/** log of sum_k w_k M_k, from each metric's log M. */
+function averagedLogE(state: AnalysisState): number {
+  let max = Number.NEGATIVE_INFINITY;
+  const terms = state.metrics.map((m, i) => Math.log(m.weight) + (state.states[i]?.logM ?? 0));
+  for (const t of terms) if (t > max) max = t;
+  if (max === Number.NEGATIVE_INFINITY) return max;
+  return max + Math.log(terms.reduce((sum, t) => sum + Math.exp(t - max), 0));
 }
 
 export function updateAnalysisState(state: AnalysisState, window: Window): void {
+  state.windows += 1;
+  // Metrics that exist already take the window; a pooled window that completes the edge choice
+  // chose the edges and is not tested by them.
   state.metrics.forEach((metric, i) => {
     const s = state.states[i];
     if (s !== undefined) updateSequentialState(s, metricCounts(metric, window));
   });
+  if (state.edges === null) {
+    addPooled(state.pooled, window);
+    if (state.pooled.count >= state.settings.sequential.baselineMinRequests && state.pooled.le.length === state.latencyBucketsMs.length) {
+      chooseEdges(state, {
+        indices: edgesForQuantiles(state.pooled, state.settings.sequential.latencyQuantiles),
+        source: 'pooled',
+        requests: state.pooled.count,
+        windowsUsed: state.windows,
+      });
+    }
+  }
+  state.logE = averagedLogE(state);
+  if (state.logE > state.maxLogE) state.maxLogE = state.logE;
+  if (state.crossedAtWindow === null && state.logE >= state.logThreshold) state.crossedAtWindow = state.windows - 1;
 }
 
 /** The state a restarted promoter recomputes from Prometheus history: same as the incremental one. */
@@ -133,15 +218,26 @@ export function analysisStateFromHistory(
   settings: AnalysisSettings,
   latencyBucketsMs: readonly number[],
   windows: readonly Window[],
+  baseline?: LatencyCounts,
 ): AnalysisState {
-  const state = createAnalysisState(settings, latencyBucketsMs);
+  const state = createAnalysisState(settings, latencyBucketsMs, baseline);
   for (const window of windows) updateAnalysisState(state, window);
   return state;
 }
 
+/**
+ * The slow-request edges (ms) the analysis counts with these settings and this baseline; undefined
+ * while they are to be chosen from the first windows (then every bucket edge is needed).
+ * The p99 guard needs the bucket edges too; a query layer that fetches fewer edges keeps these.
+ */
+export function sequentialEdgesMs(settings: AnalysisSettings, latencyBucketsMs: readonly number[], baseline?: LatencyCounts): number[] | undefined {
+  const state = createAnalysisState(settings, latencyBucketsMs, baseline);
+  return state.edges === null ? undefined : state.edges.indices.map((i) => latencyBucketsMs[i] ?? Number.NaN);
+}
+
 /** The verdict on the whole history since the canary started (recomputed from scratch). */
 export function judge(input: JudgeInput): Verdict {
-  return judgeWithState(input, analysisStateFromHistory(input.settings, input.latencyBucketsMs, input.windows));
+  return judgeWithState(input, analysisStateFromHistory(input.settings, input.latencyBucketsMs, input.windows, input.baseline));
 }
 
 /** The step spec for a weight: the exact step, else the first step above it, else the last. */
@@ -185,12 +281,75 @@ function armSummary(arm: ArmTotals, edges: readonly number[]): ArmSummary {
 }
 
 
-function builtInGuards(canary: ArmSummary, settings: AnalysisSettings): GuardOutcome[] {
-  const successRate = canary.errorRate === null ? null : 1 - canary.errorRate;
-  return [
-    guardOutcome('success-rate', successRate, '>=', settings.successRate.min),
-    guardOutcome('latency-p99', canary.p99Ms, '<=', settings.latencyP99.maxMs),
-  ];
+/** log Gamma(x) for x > 0 (Lanczos, g = 7): enough for binomial tails. */
+function logGamma(x: number): number {
+  const c = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
+  if (x < 0.5) return Math.log(Math.PI / Math.abs(Math.sin(Math.PI * x))) - logGamma(1 - x);
+  const z = x - 1;
+  let a = c[0] ?? 1;
+  const t = z + 7.5;
+  for (let i = 1; i < 9; i++) a += (c[i] ?? 0) / (z + i);
+  return 0.5 * Math.log(2 * Math.PI) + (z + 0.5) * Math.log(t) - t + Math.log(a);
+}
+
+/** P(Binomial(n, p) >= k), exactly: the pmf at k, then the ratio recursion until the terms vanish. */
+export function binomialUpperTail(n: number, p: number, k: number): number {
+  if (k <= 0) return 1;
+  if (k > n) return 0;
+  if (p <= 0) return 0;
+  if (p >= 1) return 1;
+  let term = Math.exp(logGamma(n + 1) - logGamma(k + 1) - logGamma(n - k + 1) + k * Math.log(p) + (n - k) * Math.log1p(-p));
+  let sum = 0;
+  for (let j = k; j <= n && term > 0; j++) {
+    sum += term;
+    if (term < sum * 1e-15) break;
+    term *= ((n - j) / (j + 1)) * (p / (1 - p));
+  }
+  return Math.min(1, sum);
+}
+
+/** The level at which a built-in guard's breach must stand out from sampling noise to fail. */
+const GUARD_ALPHA = 0.05;
+
+/**
+ * Whether `bad` of `n` requests breach "at most `share` of requests are bad" beyond sampling
+ * noise: a canary exactly at the limit shows this many or more in under 5 % of steps. A single
+ * 5xx in 30 requests of a quiet canary is not a breach of 99 %; 1.3 % of 15,000 is.
+ */
+function breaches(bad: number, n: number, share: number): boolean {
+  if (n <= 0 || bad <= share * n) return false;
+  return binomialUpperTail(n, share, bad) <= GUARD_ALPHA;
+}
+
+/**
+ * The success-rate floor and the p99 ceiling over the step's pooled windows. The value is the
+ * point estimate (errors over requests; PromQL's histogram_quantile over the step's summed
+ * buckets); it fails when the breach stands out from sampling noise (binomial test at 5 % on
+ * the 5xx count, or on the count above the ceiling's bucket edge), so a quiet canary is not held
+ * for one unlucky request, while a busy one is held for a small but real breach.
+ */
+function builtInGuards(canary: ArmTotals, summary: ArmSummary, settings: AnalysisSettings, edges: readonly number[]): GuardOutcome[] {
+  const successRate = summary.errorRate === null ? null : 1 - summary.errorRate;
+  const success = guardOutcome('success-rate', successRate, '>=', settings.successRate.min);
+  if (success.status === 'fail' && !breaches(canary.errors, canary.requests, 1 - settings.successRate.min)) {
+    success.status = 'pass';
+    success.note = `below the floor by less than sampling noise (${canary.errors} 5xx of ${canary.requests})`;
+  }
+  const p99 = guardOutcome('latency-p99', summary.p99Ms, '<=', settings.latencyP99.maxMs);
+  if (p99.status === 'fail' && canary.latency !== null) {
+    // Requests above the largest bucket edge at or below the ceiling: all of them are slower than it or near it.
+    let index = -1;
+    edges.forEach((edge, i) => {
+      if (edge <= settings.latencyP99.maxMs + 1e-9) index = i;
+    });
+    const within = index >= 0 ? (canary.latency.le[index] ?? 0) : 0;
+    const above = canary.latency.count - within;
+    if (!breaches(above, canary.latency.count, 0.01)) {
+      p99.status = 'pass';
+      p99.note = `above the ceiling by less than sampling noise (${above} of ${canary.latency.count} slower than ${edges[index] ?? 0} ms)`;
+    }
+  }
+  return [success, p99];
 }
 
 /**
@@ -213,7 +372,18 @@ function describeGuard(g: GuardOutcome): string {
   return `${g.name} ${value} (needs ${g.op} ${g.threshold})`;
 }
 
-/** The trailing run of windows at the last window's weight: the current step. */
+/**
+ * Canary requests the step needs before it may promote. Scaled by the weight it promotes to:
+ * what a bad canary costs the service is weight x its error rate, so the rule of three on that
+ * product (0 errors in n requests bounds the rate below 3/n at 95 %) holds at every step with
+ * n = minCanaryRequests x nextWeight / 100, and in full before 100 %.
+ */
+export function requestFloor(settings: AnalysisSettings, steps: readonly StepSpec[], weight: number): number {
+  if (!settings.scaleMinRequestsByWeight) return settings.minCanaryRequests;
+  const next = steps.find((s) => s.weight > weight)?.weight ?? 100;
+  return Math.ceil((settings.minCanaryRequests * Math.min(100, Math.max(next, weight))) / 100);
+}
+
 /** The trailing run of windows at `weight` (default: the last window's weight). */
 export function currentStepWindows(windows: readonly Window[], weight = windows.at(-1)?.canaryWeight): Window[] {
   let start = windows.length;
@@ -276,7 +446,7 @@ export function judgeWithState(input: JudgeInput, state: AnalysisState): Verdict
   // The absolute guards judge the step's complete windows, pooled: the success rate is errors
   // over requests of the whole step and the p99 is histogram_quantile over the step's summed
   // bucket increases, so the guard and the evidence printed beside it are the same numbers.
-  const guards = mergeGuards(builtInGuards(canary, settings), input.guards);
+  const guards = mergeGuards(builtInGuards(canaryStep, canary, settings, latencyBucketsMs), input.guards);
 
   const summaries: SequentialSummary[] = state.states.map((s) => summarizeSequential(s));
   const metrics: MetricEvidence[] = state.metrics.map((metric, i) => {
@@ -294,7 +464,20 @@ export function judgeWithState(input: JudgeInput, state: AnalysisState): Verdict
       ratioUpper: summary?.ratioUpper ?? Number.POSITIVE_INFINITY,
     };
   });
-  const evidence: Evidence = { windows: windows.length, stepWindows: stepWindows.length, stepSeconds, canary, stable, metrics, guards };
+  const evidence: Evidence = {
+    windows: windows.length,
+    stepWindows: stepWindows.length,
+    stepSeconds,
+    canary,
+    stable,
+    metrics,
+    guards,
+    combined: { logE: state.crossedAtWindow !== null ? Math.max(state.maxLogE, state.logThreshold) : state.logE, logThreshold: state.logThreshold },
+    latencyEdges:
+      state.edges === null
+        ? { source: 'pending', edgesMs: [], requests: state.pooled.count }
+        : { source: state.edges.source, edgesMs: state.edges.indices.map((i) => latencyBucketsMs[i] ?? Number.NaN), requests: state.edges.requests },
+  };
   const verdict = (decision: Verdict['decision'], reason: string, cause?: RollbackCause): Verdict => ({
     decision,
     reason,
@@ -343,14 +526,24 @@ export function judgeWithState(input: JudgeInput, state: AnalysisState): Verdict
     );
   }
 
-  const crossed = metrics.filter((_, i) => summaries[i]?.crossed === true);
-  const firstCrossed = crossed[0];
-  if (firstCrossed !== undefined) {
-    return verdict(
-      'rollback',
-      `The canary is worse than stable on ${crossed.map((m) => m.metric).join(', ')}: ${firstCrossed.metric} rate ${pct(firstCrossed.canaryRate)} vs ${pct(firstCrossed.stableRate)} (${firstCrossed.canaryEvents} vs ${firstCrossed.stableEvents} events), the mixture statistic log M reached ${Math.max(firstCrossed.logM, firstCrossed.logThreshold).toFixed(2)} >= ${firstCrossed.logThreshold.toFixed(2)} = log(1/alpha_m); ratio in [${ratio(firstCrossed.ratioLower)}, ${ratio(firstCrossed.ratioUpper)}].`,
-      'sequential',
-    );
+  if (state.crossedAtWindow !== null) {
+    // The metric carrying most of the averaged e-value names the regression.
+    let top = 0;
+    metrics.forEach((m, i) => {
+      const w = state.metrics[i]?.weight ?? 0;
+      const best = metrics[top];
+      const wBest = state.metrics[top]?.weight ?? 0;
+      if (best !== undefined && Math.log(w) + m.logM > Math.log(wBest) + best.logM) top = i;
+    });
+    const culprit = metrics[top];
+    const others = metrics.filter((m, i) => i !== top && m.logM >= Math.log(1 / Math.max(1e-12, settings.sequential.alpha)) / 2).map((m) => m.metric);
+    if (culprit !== undefined) {
+      return verdict(
+        'rollback',
+        `The canary is worse than stable on ${[culprit.metric, ...others].join(', ')}: ${culprit.metric} rate ${pct(culprit.canaryRate)} vs ${pct(culprit.stableRate)} (${culprit.canaryEvents} vs ${culprit.stableEvents} events, log M ${culprit.logM.toFixed(2)}); the averaged e-value log E reached ${(evidence.combined?.logE ?? state.logE).toFixed(2)} >= ${state.logThreshold.toFixed(2)} = log(1/alpha); ratio in [${ratio(culprit.ratioLower)}, ${ratio(culprit.ratioUpper)}].`,
+        'sequential',
+      );
+    }
   }
 
   // Monitoring lost the canary (no series, NaN, Inf): hold on what is known, never promote or
@@ -375,8 +568,9 @@ export function judgeWithState(input: JudgeInput, state: AnalysisState): Verdict
   const maxDwell = step?.maxDwell ?? Number.POSITIVE_INFINITY;
   const missing: string[] = [];
   if (stepSeconds < minDwell) missing.push(`dwell ${formatDuration(stepSeconds)} of ${formatDuration(minDwell)}`);
-  if (canaryStep.requests < settings.minCanaryRequests) {
-    missing.push(`${canaryStep.requests} of ${settings.minCanaryRequests} canary requests`);
+  const minRequests = requestFloor(settings, input.steps, weight);
+  if (canaryStep.requests < minRequests) {
+    missing.push(`${canaryStep.requests} of ${minRequests} canary requests`);
   }
   const waived: string[] = [];
   state.metrics.forEach((metric, i) => {

@@ -83,8 +83,24 @@ export const sequentialSchema = z
     latencyRatioPromote: z.number().gt(1).default(1.3).describe('the same for slow requests'),
     latencyEdgesMs: z
       .array(z.number().positive())
-      .default([500])
-      .describe('Envoy bucket edges (ms); a request slower than an edge is a bad event for that edge'),
+      .optional()
+      .describe('fixed Envoy bucket edges (ms) overriding latencyQuantiles; a request slower than an edge is a bad event for that edge'),
+    latencyQuantiles: z
+      .array(z.number().gt(0).lt(1))
+      .default([0.75, 0.95])
+      .describe("choose the slow-request edges where the service's own latency lives: for each quantile, the bucket edge nearest it in stable's histogram before the canary (or both arms pooled)"),
+    errorShare: z
+      .number()
+      .gt(0)
+      .lte(1)
+      .default(0.5)
+      .describe("the 5xx test's weight in the averaged e-value (its share of alpha); the latency edges share the rest equally"),
+    baselineMinRequests: z
+      .number()
+      .int()
+      .positive()
+      .default(200)
+      .describe('requests the distribution that chooses the latency edges needs; below it, both arms of the first windows are pooled until it is reached'),
     priorScale: z
       .number()
       .positive()
@@ -128,7 +144,14 @@ export const analysisSchema = z
       .int()
       .nonnegative()
       .default(300)
-      .describe('canary requests a step must see before it may promote (rule of three: 0 errors in n -> rate < 3/n)'),
+      .describe('canary requests before promotion to 100 % (rule of three: 0 errors in n -> rate < 3/n); a step promoting to weight w needs w/100 of it unless scaleMinRequestsByWeight is false'),
+    scaleMinRequestsByWeight: z
+      .boolean()
+      .default(true)
+      .describe("scale minCanaryRequests by the weight the step promotes to, so the bound holds on the canary's share of the service's errors (weight x rate) and a quiet service can finish"),
+    baselineSeconds: durationSeconds
+      .default(3600)
+      .describe("how much of stable's history before the canary started chooses the latency edges (live; a trace carries its own)"),
     noTrafficTimeout: durationSeconds
       .default(600)
       .describe('roll back a canary above weight 0 that serves no requests (while stable does) for this long'),

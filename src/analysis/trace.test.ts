@@ -69,18 +69,25 @@ describe('replayTrace', () => {
 
   it('rolls back the regressions', () => {
     expect(replay('errors-2x.json').firstRollback).not.toBeNull();
-    expect(replay('latency-50.json').decisions.find((d) => d.decision === 'rollback')?.reason).toContain('latency>500ms');
+    // No baseline in this trace: the first window, both arms pooled, chooses the edges (p75, p95).
+    const latency = replay('latency-50.json').decisions.find((d) => d.decision === 'rollback');
+    expect(latency?.reason).toMatch(/worse than stable on latency>(50|100|250)ms/);
+    expect(latency?.evidence?.latencyEdges?.source).toBe('pooled');
     const catastrophic = replay('catastrophic-30-5xx.json');
     expect(catastrophic.firstRollback).toBe(0);
     expect(catastrophic.decisions[0]?.reason).toMatch(/^Critical/);
     expect(catastrophic.final).toBe('rollback');
   });
 
-  it('never rolls back the low-traffic trace, and promotes only with enough requests', () => {
-    const result = replay('healthy-low-traffic-2-rps.json');
+  it('never rolls back the low-traffic trace, and promotes only with the floor for the weight it promotes to', () => {
+    const trace = load('healthy-low-traffic-2-rps.json');
+    const steps = stepsForTrace(trace, DEFAULT_STEPS);
+    const result = replayTrace(trace, DEFAULT_ANALYSIS, steps);
     expect(result.firstRollback).toBeNull();
+    expect(result.firstPromote).not.toBeNull();
     for (const d of result.decisions.filter((x) => x.decision === 'promote')) {
-      expect(d.evidence?.canary.requests).toBeGreaterThanOrEqual(DEFAULT_ANALYSIS.minCanaryRequests);
+      const next = steps.find((s) => s.weight > d.canaryWeight)?.weight ?? 100;
+      expect(d.evidence?.canary.requests).toBeGreaterThanOrEqual((DEFAULT_ANALYSIS.minCanaryRequests * next) / 100);
     }
   });
 });

@@ -52,10 +52,20 @@ export const traceSchema = z
       .min(1)
       .default([...ENVOY_BUCKETS_MS])
       .refine((edges) => edges.every((e, i) => i === 0 || e > (edges[i - 1] ?? 0)), 'edges must increase'),
+    baseline: z
+      .object({
+        seconds: z.number().positive().optional().describe('how much history before the canary the histogram covers'),
+        stable: latencySchema.describe("stable's latency histogram before the canary started: it chooses the slow-request edges"),
+      })
+      .optional(),
     windows: z.array(windowSchema),
   })
   .superRefine((trace, ctx) => {
     const edges = trace.latencyBucketsMs.length;
+    const baselineLe = trace.baseline?.stable.le;
+    if (baselineLe !== undefined && baselineLe.length !== edges) {
+      ctx.addIssue({ code: 'custom', path: ['baseline', 'stable', 'le'], message: `has ${baselineLe.length} counts but latencyBucketsMs has ${edges} edges` });
+    }
     trace.windows.forEach((window, i) => {
       if (i > 0 && window.t <= (trace.windows[i - 1]?.t ?? 0)) {
         ctx.addIssue({ code: 'custom', path: ['windows', i, 't'], message: 'windows must be in time order without repeats' });
@@ -117,13 +127,16 @@ export interface ReplayResult {
  */
 export function replayTrace(trace: Trace, settings: AnalysisSettings, steps: StepSpec[]): ReplayResult {
   const effective: AnalysisSettings = { ...settings, interval: trace.intervalSeconds };
-  const state = createAnalysisState(effective, trace.latencyBucketsMs);
+  const state = createAnalysisState(effective, trace.latencyBucketsMs, trace.baseline?.stable);
   const seen: Window[] = [];
   const decisions: ReplayDecision[] = [];
   for (const window of trace.windows) {
     seen.push(window);
     updateAnalysisState(state, window);
-    const verdict = judgeWithState({ windows: seen, settings: effective, steps, latencyBucketsMs: trace.latencyBucketsMs }, state);
+    const verdict = judgeWithState(
+      { windows: seen, settings: effective, steps, latencyBucketsMs: trace.latencyBucketsMs, ...(trace.baseline ? { baseline: trace.baseline.stable } : {}) },
+      state,
+    );
     decisions.push({ t: window.t, canaryWeight: window.canaryWeight, decision: verdict.decision, reason: verdict.reason, evidence: verdict.evidence });
   }
   return {

@@ -46,6 +46,8 @@ export interface GuardOutcome {
   status: 'pass' | 'fail' | 'no-data';
   /** the PromQL that produced the value, when it came from Prometheus. */
   query?: string;
+  /** why a value beyond the threshold still passes (a breach within sampling noise). */
+  note?: string;
 }
 
 /** The sequential comparison of one guarded metric (5xx, or slow requests at one bucket edge). */
@@ -82,6 +84,10 @@ export interface Evidence {
   stable: ArmSummary;
   metrics: MetricEvidence[];
   guards: GuardOutcome[];
+  /** the averaged e-value over the metrics (log E, rollback at log(1/alpha)). */
+  combined?: { logE: number; logThreshold: number };
+  /** the slow-request edges and where they came from; 'pending' while the first windows choose them. */
+  latencyEdges?: { source: 'fixed' | 'baseline' | 'pooled' | 'pending'; edgesMs: number[]; requests: number };
 }
 
 /**
