@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import { registerAnalyze } from './commands/analyze.js';
 import { registerCanaryOps } from './commands/canary-ops.js';
 import { registerDemo } from './commands/demo.js';
+import { registerRecord } from './commands/record.js';
 import { registerRun } from './commands/run.js';
 import { registerSchema } from './commands/schema.js';
 import { registerStatus } from './commands/status.js';
@@ -31,6 +32,7 @@ const program = new Command('promoter')
 registerRun(program);
 registerStatus(program);
 registerAnalyze(program);
+registerRecord(program);
 registerCanaryOps(program);
 registerValidate(program);
 registerSchema(program);

@@ -70,7 +70,7 @@ describe('judge', () => {
     // No baseline: both arms of the first window choose the edges nearest p75 and p95 (50 and 100 ms here).
     expect(verdict.evidence.metrics.map((m) => m.metric)).toEqual(['5xx', 'latency>50ms', 'latency>100ms']);
     expect(verdict.evidence.latencyEdges).toEqual({ source: 'pooled', edgesMs: [50, 100], requests: 12000 });
-    expect(verdict.evidence.metrics[0]?.logThreshold).toBeCloseTo(Math.log(40), 9);
+    expect(verdict.evidence.metrics[0]?.logThreshold).toBeCloseTo(Math.log(1 / (0.6 * 0.05)), 9);
     expect(verdict.evidence.combined?.logThreshold).toBeCloseTo(Math.log(20), 9);
     expect(verdict.evidence.guards.map((g) => [g.name, g.status])).toEqual([
       ['success-rate', 'pass'],

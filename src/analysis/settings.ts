@@ -77,8 +77,8 @@ export const sequentialSchema = z
   .object({
     alpha: z.number().gt(0).lt(1).default(0.05).describe('false-rollback budget per rollout, split over the guarded metrics'),
     alphaConfidence: z.number().gt(0).lt(1).default(0.05).describe('level of the confidence sequence used to promote'),
-    errorRatioTolerated: z.number().gte(1).default(1.1).describe('r0 for 5xx: a canary up to this many times stable is not worse'),
-    latencyRatioTolerated: z.number().gte(1).default(1.2).describe('r0 for slow requests'),
+    errorRatioTolerated: z.number().gte(1).default(1).describe('r0 for 5xx: a canary up to this many times stable is not worse'),
+    latencyRatioTolerated: z.number().gte(1).default(1.1).describe('r0 for slow requests at each edge'),
     errorRatioPromote: z.number().gt(1).default(1.5).describe('promote when the upper confidence bound of the 5xx ratio is below this'),
     latencyRatioPromote: z.number().gt(1).default(1.3).describe('the same for slow requests'),
     latencyEdgesMs: z
@@ -93,7 +93,7 @@ export const sequentialSchema = z
       .number()
       .gt(0)
       .lte(1)
-      .default(0.5)
+      .default(0.6)
       .describe("the 5xx test's weight in the averaged e-value (its share of alpha); the latency edges share the rest equally"),
     baselineMinRequests: z
       .number()

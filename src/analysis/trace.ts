@@ -45,8 +45,9 @@ const windowSchema = z.object({
 
 export const traceSchema = z
   .object({
-    name: z.string().min(1),
-    intervalSeconds: z.number().positive(),
+    name: z.string().min(1).describe('the canary (policy) name'),
+    startedAt: z.number().optional().describe('unix seconds of the first window start, when recorded from Prometheus'),
+    intervalSeconds: z.number().positive().describe('length of every window'),
     latencyBucketsMs: z
       .array(z.number().positive())
       .min(1)
@@ -58,7 +59,7 @@ export const traceSchema = z
         stable: latencySchema.describe("stable's latency histogram before the canary started: it chooses the slow-request edges"),
       })
       .optional(),
-    windows: z.array(windowSchema),
+    windows: z.array(windowSchema).describe('non-overlapping windows, oldest first'),
   })
   .superRefine((trace, ctx) => {
     const edges = trace.latencyBucketsMs.length;

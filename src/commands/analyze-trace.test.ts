@@ -32,9 +32,9 @@ describe('analyzeTraceCommand', () => {
     expect(body).toMatchObject({ firstRollback: null, firstPromote: null, final: 'hold' });
   });
 
-  it('prints a table in text', async () => {
+  it('prints a table in text, and exits 3 when the final decision is a rollback (CI gates on it)', async () => {
     const io = capture();
-    expect(await analyzeTraceCommand({ trace: join(fixtures, 'catastrophic-30-5xx.json'), format: 'text' }, io)).toBe(0);
+    expect(await analyzeTraceCommand({ trace: join(fixtures, 'catastrophic-30-5xx.json'), format: 'text' }, io)).toBe(3);
     const lines = io.stdout.trim().split('\n');
     expect(lines[1]).toMatch(/^\s+t\s+weight\s+decision\s+reason$/);
     expect(lines[2]).toMatch(/^\s+0\s+5%\s+rollback\s+Critical/);

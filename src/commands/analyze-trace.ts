@@ -24,7 +24,13 @@ const processOutput: CommandOutput = {
   err: (text) => process.stderr.write(text),
 };
 
-/** Exit code 0 when the trace was replayed (whatever the decisions), 1 when a file is unreadable or invalid. */
+/** Exit codes of `analyze --trace`, so CI can gate on a recorded trace. */
+export const TRACE_EXIT = { replayed: 0, invalid: 1, rollback: 3 } as const;
+
+/**
+ * 0 when the trace was replayed and its final decision is not a rollback, 3 when the final
+ * decision (the last window's) is a rollback, 1 when a file is unreadable or invalid.
+ */
 export async function analyzeTraceCommand(options: AnalyzeTraceOptions, output: CommandOutput = processOutput): Promise<number> {
   try {
     const trace = parseTrace(await readFile(options.trace, 'utf8'), options.trace);
@@ -39,10 +45,10 @@ export async function analyzeTraceCommand(options: AnalyzeTraceOptions, output: 
     }
     const result = replayTrace(trace, settings, steps);
     output.out(options.format === 'json' ? formatReplayJson(result) : formatReplayText(result));
-    return 0;
+    return result.final === 'rollback' ? TRACE_EXIT.rollback : TRACE_EXIT.replayed;
   } catch (error) {
     output.err(`promoter analyze: ${errorMessage(error)}\n`);
-    return 1;
+    return TRACE_EXIT.invalid;
   }
 }
 

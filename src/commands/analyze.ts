@@ -35,7 +35,12 @@ Examples:
   promoter analyze --trace test/fixtures/traces/example.json
   promoter analyze --trace recorded.json --policy gitops/apps/backend/canary.yaml --format json
   promoter analyze --canary backend --config promoter.yaml
-  promoter analyze --canary backend --config promoter.yaml --since 30m --format json`,
+  promoter analyze --canary backend --config promoter.yaml --since 30m --format json
+  promoter record --canary backend --since 2h --config promoter.yaml > trace.json && promoter analyze --trace trace.json
+
+Exit codes with --trace: 0 replayed and the final decision is not a rollback; 3 the final decision
+(the last window's) is a rollback, so CI can gate on a recorded trace; 1 the trace or policy file
+is unreadable or invalid; 2 usage. With --canary: 0 judged, 2 usage or config error, 3 failure.`,
     )
     .action(async (options: AnalyzeOptions) => {
       if (options.format !== 'text' && options.format !== 'json') {

@@ -2,10 +2,12 @@
 // reconcile loop. Nothing else constructs an adapter; there are no module-level singletons.
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { fetchBaselines } from '../analysis/baseline.js';
 import { judge } from '../analysis/judge.js';
 import { evaluateLiveGuards } from '../analysis/live-guards.js';
 import { createPrometheusClient } from '../analysis/prometheus.js';
 import { fetchWindows } from '../analysis/windows.js';
+import type { LatencyCounts } from '../analysis/types.js';
 import type { Logger } from '../logger.js';
 import { createArgoCdClient, syncGate } from './argocd.js';
 import { remoteUrlWithToken, type PromoterConfig } from './config.js';
@@ -61,8 +63,24 @@ export function metricsPort(config: PromoterConfig, logger: Logger, fetchImpl?: 
       throw error;
     }
   };
+  // A canary's baseline ends at its start and never changes: fetched once per canary start.
+  const baselineCache = new Map<string, LatencyCounts | null>();
   return {
     windows: (targets, range) => observed(fetchWindows(client, targets, { ...range, settleSeconds: config.prometheus.settle }, { logger })),
+    baselines: async (requests, options) => {
+      const key = (r: { target: { name: string }; at: number }): string => JSON.stringify([r.target.name, r.at, options.seconds, options.latencyBucketsMs]);
+      const missing = requests.filter((r) => !baselineCache.has(key(r)));
+      if (missing.length > 0) {
+        const fetched = await observed(fetchBaselines(client, missing, options));
+        for (const r of missing) baselineCache.set(key(r), fetched.get(r.target.name) ?? null);
+      }
+      const result = new Map<string, LatencyCounts>();
+      for (const r of requests) {
+        const baseline = baselineCache.get(key(r));
+        if (baseline) result.set(r.target.name, baseline);
+      }
+      return result;
+    },
     guards: (target, settings, span) => evaluateLiveGuards(client, target, settings, span),
   };
 }

@@ -3,7 +3,7 @@
 // the loop itself imports no adapter.
 import type { AnalysisSettings } from '../analysis/settings.js';
 import type { JudgeInput } from '../analysis/judge.js';
-import type { GuardOutcome, Verdict, Window } from '../analysis/types.js';
+import type { GuardOutcome, LatencyCounts, Verdict, Window } from '../analysis/types.js';
 import type { PrometheusSelector } from '../analysis/settings.js';
 
 /** Who a commit is by; a person's operation names the person (author) while the promoter commits. */
@@ -116,6 +116,14 @@ export interface MetricsPort {
     targets: CanaryTarget[],
     range: { start: number; end: number; intervalSeconds: number; latencyBucketsMs: readonly number[] },
   ): Promise<Map<string, Window[]>>;
+  /**
+   * stable's latency histogram over `seconds` before each canary's start (`at`), keyed by canary
+   * name; absent when stable served nothing then. Fixed per canary start, so implementations cache.
+   */
+  baselines?(
+    requests: { target: CanaryTarget; at: number }[],
+    options: { seconds: number; latencyBucketsMs: readonly number[] },
+  ): Promise<Map<string, LatencyCounts>>;
   /** the policy's custom PromQL checks, live; success rate and p99 are the judge's, from the windows. */
   guards(target: CanaryTarget, settings: AnalysisSettings, span: { stepStart: number; now: number }): Promise<GuardOutcome[]>;
 }

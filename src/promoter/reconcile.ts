@@ -2,7 +2,7 @@
 // commit, then a sync request). Level-triggered and idempotent: a lost push race re-reads HEAD
 // and decides again; nothing is force-pushed and nothing is kept in memory between ticks.
 import { ENVOY_BUCKETS_MS } from '../analysis/settings.js';
-import type { Verdict, Window } from '../analysis/types.js';
+import type { LatencyCounts, Verdict, Window } from '../analysis/types.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { applyAction } from './changes.js';
@@ -195,10 +195,30 @@ async function analyse(deps: ReconcileDeps, items: { observed: Observed; gate: G
       for (const g of group) results.set(g.observed.policy.metadata.name, { unavailable: withoutQuery(errorMessage(error)) });
       continue;
     }
+    // Stable's histogram before each canary started chooses its latency edges; fetched once per
+    // canary start. Without it the judge would choose from other data than a replay does, so a
+    // failure holds the canary like a failed window query.
+    const baselines = new Map<string, LatencyCounts>();
+    if (deps.metrics.baselines) {
+      try {
+        const bySeconds = new Map<number, { target: CanaryTarget; at: number }[]>();
+        for (const { observed } of group) {
+          const seconds = observed.policy.spec.analysis.baselineSeconds;
+          bySeconds.set(seconds, [...(bySeconds.get(seconds) ?? []), { target: targetOf(observed.policy), at: historyStart(observed.state) ?? start }]);
+        }
+        for (const [seconds, requests] of bySeconds) {
+          for (const [name, baseline] of await deps.metrics.baselines(requests, { seconds, latencyBucketsMs: ENVOY_BUCKETS_MS })) baselines.set(name, baseline);
+        }
+      } catch (error) {
+        for (const g of group) results.set(g.observed.policy.metadata.name, { unavailable: errorMessage(error) });
+        continue;
+      }
+    }
     for (const { observed, gate } of group) {
       const { policy, state } = observed;
       const name = policy.metadata.name;
       const canaryStart = historyStart(state) ?? start;
+      const baseline = baselines.get(name);
       // The step starts at its commit (the annotation). Not at the Application's last sync: with
       // Applications shared by several canaries, another canary's sync (or CI's) would restart it.
       const stepStart = Math.max(state.stepStartedAt ?? canaryStart, canaryStart) - canaryStart;
@@ -214,6 +234,7 @@ async function analyse(deps: ReconcileDeps, items: { observed: Observed; gate: G
           guards,
           stepElapsedSeconds: Math.max(0, now - canaryStart - stepStart),
           currentWeight: state.canaryWeight,
+          ...(baseline ? { baseline } : {}),
           ...(gate.ready && gate.appliedAt !== undefined ? { silenceFrom: gate.appliedAt - canaryStart } : {}),
         });
         results.set(name, { verdict, windows: labelled });
