@@ -106,15 +106,19 @@ describe('judge', () => {
     expect(verdict.reason).toContain('3000 of 5000 canary requests');
   });
 
-  it('scales the request floor by the weight the step promotes to (a quiet service can finish)', () => {
-    // 5 % promotes to 10 %: 300 x 10 % = 30 requests; 50 % promotes to 100 %: all 300.
-    expect(requestFloor(DEFAULT_ANALYSIS, DEFAULT_STEPS, 5)).toBe(30);
-    expect(requestFloor(DEFAULT_ANALYSIS, DEFAULT_STEPS, 10)).toBe(150);
-    expect(requestFloor(DEFAULT_ANALYSIS, DEFAULT_STEPS, 50)).toBe(300);
-    expect(requestFloor(DEFAULT_ANALYSIS, DEFAULT_STEPS, 100)).toBe(300);
+  it('derives the request floor from the service rate, never below the exposure-scaled one (a quiet service can finish)', () => {
+    // A busy service reaches 300 canary requests within any minimum dwell: the full floor.
+    expect(requestFloor(DEFAULT_ANALYSIS, DEFAULT_STEPS, 5, 200)).toBe(300);
+    // At 2 rps: 5 % promotes to 10 %, 300 x 10 % = 30 (the dwell brings 30); 10 % -> 50 %: 150;
+    // 50 % -> 100 %: all 300 (the 5-minute dwell brings 300).
+    expect(requestFloor(DEFAULT_ANALYSIS, DEFAULT_STEPS, 5, 2)).toBe(30);
+    expect(requestFloor(DEFAULT_ANALYSIS, DEFAULT_STEPS, 10, 2)).toBe(150);
+    expect(requestFloor(DEFAULT_ANALYSIS, DEFAULT_STEPS, 50, 2)).toBe(300);
+    expect(requestFloor(DEFAULT_ANALYSIS, DEFAULT_STEPS, 100, 2)).toBe(300);
+    expect(requestFloor(analysisSchema.parse({ scaleMinRequestsByWeight: false }), DEFAULT_STEPS, 5, 2)).toBe(300);
     const quiet = windows(5, 5, () => arm(7, 0), () => arm(133, 1));
     expect(run(quiet).decision).toBe('promote');
-    expect(run(quiet.slice(0, 4)).reason).toContain('28 of 30 canary requests');
+    expect(run(quiet.slice(0, 4)).reason).toContain('28 of 35 canary requests');
   });
 
   it('rolls back at once on a catastrophic canary (critical fast path)', () => {

@@ -373,15 +373,22 @@ function describeGuard(g: GuardOutcome): string {
 }
 
 /**
- * Canary requests the step needs before it may promote. Scaled by the weight it promotes to:
- * what a bad canary costs the service is weight x its error rate, so the rule of three on that
- * product (0 errors in n requests bounds the rate below 3/n at 95 %) holds at every step with
- * n = minCanaryRequests x nextWeight / 100, and in full before 100 %.
+ * Canary requests the step needs before it may promote. The full minCanaryRequests (rule of three:
+ * 0 errors in n requests bounds the rate below 3/n at 95 %) whenever the service's rate brings
+ * that many canary requests within the step's minimum dwell; a quieter service needs only what
+ * the dwell brings, but never less than minCanaryRequests scaled by the weight the step promotes
+ * to: what a bad canary costs the service is weight x its rate, so the rule of three on that
+ * product holds at every step (3/minCanaryRequests, 1 % by default), and in full before 100 %.
+ * `serviceRps` is both arms' requests per second over the history.
  */
-export function requestFloor(settings: AnalysisSettings, steps: readonly StepSpec[], weight: number): number {
-  if (!settings.scaleMinRequestsByWeight) return settings.minCanaryRequests;
+export function requestFloor(settings: AnalysisSettings, steps: readonly StepSpec[], weight: number, serviceRps = Number.POSITIVE_INFINITY): number {
+  const full = settings.minCanaryRequests;
+  if (!settings.scaleMinRequestsByWeight) return full;
   const next = steps.find((s) => s.weight > weight)?.weight ?? 100;
-  return Math.ceil((settings.minCanaryRequests * Math.min(100, Math.max(next, weight))) / 100);
+  const exposure = Math.ceil((full * Math.min(100, Math.max(next, weight))) / 100);
+  const minDwell = stepFor(steps, weight)?.minDwell ?? 0;
+  const inDwell = Math.floor((serviceRps * weight * minDwell) / 100 + 1e-9);
+  return Math.max(exposure, Math.min(full, Number.isFinite(inDwell) ? inDwell : full));
 }
 
 /** The trailing run of windows at `weight` (default: the last window's weight). */
@@ -568,7 +575,9 @@ export function judgeWithState(input: JudgeInput, state: AnalysisState): Verdict
   const maxDwell = step?.maxDwell ?? Number.POSITIVE_INFINITY;
   const missing: string[] = [];
   if (stepSeconds < minDwell) missing.push(`dwell ${formatDuration(stepSeconds)} of ${formatDuration(minDwell)}`);
-  const minRequests = requestFloor(settings, input.steps, weight);
+  const historySeconds = windows.length * interval;
+  const serviceRps = historySeconds > 0 ? (allCanary.requests + allStable.requests) / historySeconds : 0;
+  const minRequests = requestFloor(settings, input.steps, weight, serviceRps);
   if (canaryStep.requests < minRequests) {
     missing.push(`${canaryStep.requests} of ${minRequests} canary requests`);
   }
