@@ -13,7 +13,8 @@ function podLabels(ctx: AnalyzerContext, w: Workload): Record<string, string> {
   const node = ctx.of(K.Node).find((n) => n.name === w.nodeName);
   if (!node) return w.labels;
   const extra: Record<string, string> = { 'kubernetes.io/hostname': w.nodeName };
-  for (const key of TOPOLOGY) if (node.labels[key] !== undefined) extra[key] = node.labels[key]!;
+  // Empty locality labels are not added: Istio does not match on them.
+  for (const key of TOPOLOGY) if (node.labels[key]) extra[key] = node.labels[key];
   return { ...w.labels, ...extra };
 }
 
