@@ -1,5 +1,8 @@
 // The only module that speaks the Prometheus HTTP API (/api/v1/query, /api/v1/query_range, /-/ready).
 // Failures come back typed: transient (unreachable, no data yet) or permanent (a bad query).
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { Readable } from 'node:stream';
 import { PermanentError, TransientError, errorMessage } from '../errors.js';
 import { stripCredentials, type Logger } from '../logger.js';
 
@@ -45,6 +48,15 @@ export interface PrometheusClientOptions {
   /** milliseconds, for the timeout that covers reading and parsing; default Date.now. */
   now?: () => number;
   logger?: Logger;
+  /** extra headers on every request, e.g. X-Scope-OrgID for Mimir / Cortex tenants. */
+  headers?: Record<string, string>;
+  /** PEM of the CA that signed the server's certificate (a private Thanos / Mimir / VictoriaMetrics endpoint). */
+  caPem?: string;
+  /**
+   * The Authorization header value, asked before every request (so a rotated bearer token file is
+   * picked up); overrides user:password@ in the base URL. Never logged.
+   */
+  authorization?: () => string | undefined;
 }
 
 /** Prometheus cannot be reached or answered 5xx / timed out: try again on the next tick. */
@@ -254,13 +266,52 @@ function networkCause(error: unknown): string {
   return errorMessage(current);
 }
 
+/**
+ * A fetch over node:https that trusts `caPem` (the global fetch has no per-call CA option on
+ * Node 20). Only what this module uses: method, headers, a string body, an abort signal.
+ */
+export function fetchTrusting(caPem: string): typeof fetch {
+  return (input, init = {}) =>
+    new Promise<Response>((resolve, reject) => {
+      const url = new URL(typeof input === 'string' ? input : input instanceof URL ? input.href : input.url);
+      const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+      const request = send(
+        url,
+        {
+          method: init.method ?? 'GET',
+          headers: init.headers as Record<string, string> | undefined,
+          ...(url.protocol === 'https:' ? { ca: caPem } : {}),
+          ...(init.signal ? { signal: init.signal } : {}),
+        },
+        (response) => {
+          const headers = new Headers();
+          for (const [name, value] of Object.entries(response.headers)) {
+            if (typeof value === 'string') headers.set(name, value);
+            else if (Array.isArray(value)) for (const v of value) headers.append(name, v);
+          }
+          resolve(new Response(Readable.toWeb(response) as ReadableStream<Uint8Array>, { status: response.statusCode ?? 0, headers }));
+        },
+      );
+      request.on('error', reject);
+      request.end(typeof init.body === 'string' ? init.body : undefined);
+    });
+}
+
 export function createPrometheusClient(options: PrometheusClientOptions): PrometheusClient {
-  const fetchImpl = options.fetch ?? globalThis.fetch;
+  const fetchImpl = options.fetch ?? (options.caPem !== undefined ? fetchTrusting(options.caPem) : globalThis.fetch);
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const maxBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
   const now = options.now ?? Date.now;
   const logger = options.logger;
   const base = parseBaseUrl(options.baseUrl);
+
+  function readyHeaders(): Record<string, string> {
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(options.headers ?? {})) headers[name.toLowerCase()] = value;
+    const authorization = options.authorization?.() ?? base.authorization;
+    if (authorization) headers.authorization = authorization;
+    return headers;
+  }
 
   async function callApi(path: string, params: Record<string, string>, query: string): Promise<Record<string, unknown>> {
     const url = endpoint(base, path);
@@ -268,7 +319,9 @@ export function createPrometheusClient(options: PrometheusClientOptions): Promet
       'content-type': 'application/x-www-form-urlencoded',
       accept: 'application/json',
     };
-    if (base.authorization) headers.authorization = base.authorization;
+    for (const [name, value] of Object.entries(options.headers ?? {})) headers[name.toLowerCase()] = value;
+    const authorization = options.authorization?.() ?? base.authorization;
+    if (authorization) headers.authorization = authorization;
     const where = `${url} (query: ${shortQuery(query)})`;
     const started = now();
     let status: number;
@@ -371,7 +424,7 @@ export function createPrometheusClient(options: PrometheusClientOptions): Promet
       const url = endpoint(base, '/-/ready');
       try {
         const response = await fetchImpl(url, {
-          headers: base.authorization ? { authorization: base.authorization } : {},
+          headers: readyHeaders(),
           signal: AbortSignal.timeout(timeoutMs),
         });
         await readCapped(response, 64 * 1024);

@@ -1,11 +1,11 @@
 // The composition root: builds every adapter from the validated config and hands them to the
 // reconcile loop. Nothing else constructs an adapter; there are no module-level singletons.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { fetchBaselines } from '../analysis/baseline.js';
 import { judge } from '../analysis/judge.js';
 import { evaluateLiveGuards } from '../analysis/live-guards.js';
-import { createPrometheusClient } from '../analysis/prometheus.js';
+import { createPrometheusClient, type PrometheusClientOptions } from '../analysis/prometheus.js';
 import { fetchWindows } from '../analysis/windows.js';
 import type { LatencyCounts } from '../analysis/types.js';
 import type { Logger } from '../logger.js';
@@ -45,6 +45,37 @@ export function createDelivery(config: PromoterConfig, workspace: GitWorkspace):
   throw new PermanentError('delivery.mode pull-request is not available in this build');
 }
 
+/** A secret file's trimmed content, re-read only when its mtime or size changes (a rotated token). */
+export function fileSecret(path: string): () => string {
+  let seen = '';
+  let value = '';
+  return () => {
+    const info = statSync(path);
+    const stamp = `${info.mtimeMs}:${info.size}:${info.ino}`;
+    if (stamp !== seen) {
+      value = readFileSync(path, 'utf8').trim();
+      seen = stamp;
+    }
+    return value;
+  };
+}
+
+/** Headers, credentials and CA for a Prometheus-compatible backend (Thanos Querier, Mimir, VictoriaMetrics). */
+export function backendAccess(prometheus: PromoterConfig['prometheus']): Pick<PrometheusClientOptions, 'headers' | 'authorization' | 'caPem'> {
+  const access: Pick<PrometheusClientOptions, 'headers' | 'authorization' | 'caPem'> = {};
+  if (Object.keys(prometheus.headers).length > 0) access.headers = prometheus.headers;
+  if (prometheus.bearerTokenFile !== undefined) {
+    const token = fileSecret(prometheus.bearerTokenFile);
+    access.authorization = () => `Bearer ${token()}`;
+  } else if (prometheus.basicAuth !== undefined) {
+    const { username } = prometheus.basicAuth;
+    const password = fileSecret(prometheus.basicAuth.passwordFile);
+    access.authorization = () => `Basic ${Buffer.from(`${username}:${password()}`).toString('base64')}`;
+  }
+  if (prometheus.tls !== undefined) access.caPem = readFileSync(prometheus.tls.caFile, 'utf8');
+  return access;
+}
+
 export function metricsPort(config: PromoterConfig, logger: Logger, fetchImpl?: typeof fetch, onQuery?: (ok: boolean, error?: unknown) => void): MetricsPort {
   const client = createPrometheusClient({
     baseUrl: config.prometheus.url,
@@ -52,6 +83,7 @@ export function metricsPort(config: PromoterConfig, logger: Logger, fetchImpl?: 
     maxResponseBytes: config.prometheus.maxResponseBytes,
     logger,
     ...(fetchImpl ? { fetch: fetchImpl } : {}),
+    ...backendAccess(config.prometheus),
   });
   const observed = async <T>(work: Promise<T>): Promise<T> => {
     try {

@@ -128,3 +128,40 @@ describe('syncRequestPatch', () => {
     expect(operationSchemaIssues(patch.operation)).toEqual([]);
   });
 });
+
+describe('syncGate in a busy repository', () => {
+  const PROMOTER = 'a'.repeat(40);
+  const ON_TOP = 'c'.repeat(40);
+  const SIBLING = 'd'.repeat(40);
+  const base: ApplicationStatusView = {
+    name: 'docuthinker-mesh',
+    syncStatus: 'Synced',
+    health: 'Healthy',
+    operationInProgress: false,
+    operationPhase: 'Succeeded',
+    operationFinishedAt: '2026-01-01T00:00:10Z',
+    reconciledAt: '2026-01-01T00:00:12Z',
+  };
+  // What the git module answers: ON_TOP descends from the promoter's commit, SIBLING does not.
+  const contains = (revision: string) => revision === PROMOTER || revision === ON_TOP;
+
+  it('opens when the Application synced a later commit on top of the promoter commit', () => {
+    expect(syncGate({ ...base, syncedRevision: ON_TOP, operationRevision: ON_TOP }, PROMOTER, contains)).toEqual({ ready: true });
+  });
+
+  it('never opens on a revision that does not contain it', () => {
+    const gate = syncGate({ ...base, syncedRevision: SIBLING, operationRevision: SIBLING }, PROMOTER, contains);
+    expect(gate).toMatchObject({ ready: false, degraded: false, reason: /synced to dddddddddddd, waiting for aaaaaaaaaaaa/ });
+  });
+
+  it('a failed sync of a revision containing it is degraded; one of an unrelated revision is not', () => {
+    const failed = { ...base, syncedRevision: SIBLING, operationPhase: 'Failed' as const, operationMessage: 'hook failed' };
+    expect(syncGate({ ...failed, operationRevision: ON_TOP }, PROMOTER, contains)).toMatchObject({ ready: false, degraded: true });
+    expect(syncGate({ ...failed, operationRevision: SIBLING }, PROMOTER, contains)).toMatchObject({ ready: false, degraded: false });
+  });
+
+  it('still waits for health reconciled after the operation on top finished', () => {
+    const stale = { ...base, syncedRevision: ON_TOP, operationRevision: ON_TOP, reconciledAt: '2026-01-01T00:00:05Z' };
+    expect(syncGate(stale, PROMOTER, contains)).toMatchObject({ ready: false, reason: /not reconciled/ });
+  });
+});

@@ -110,15 +110,21 @@ function short(sha: string): string {
 }
 
 /**
- * Pure: may the promoter trust that `sha` runs? Ready only when the app is Synced to exactly `sha`,
+ * Pure: may the promoter trust that `sha` runs? Ready only when the app is Synced to a revision that
+ * contains `sha` (`contains`, answered by the git module: later commits may sit on top of it),
  * Healthy, and its health was computed after the last operation finished (Kargo's lesson: health
  * read before `reconciledAt >= operationState.finishedAt` is the health of the previous revision).
  * degraded=true when the sync of `sha` failed or, once fresh, health is Degraded.
  */
-export function syncGate(status: ApplicationStatusView, sha: string): SyncGate {
+export function syncGate(status: ApplicationStatusView, sha: string, contains: (revision: string) => boolean = (revision) => revision === sha): SyncGate {
   const app = status.name || 'application';
   const wanted = short(sha);
-  if ((status.operationPhase === 'Failed' || status.operationPhase === 'Error') && status.operationRevision === sha && !status.operationInProgress) {
+  if (
+    (status.operationPhase === 'Failed' || status.operationPhase === 'Error') &&
+    status.operationRevision !== undefined &&
+    contains(status.operationRevision) &&
+    !status.operationInProgress
+  ) {
     const detail = status.operationMessage !== undefined ? `: ${status.operationMessage}` : '';
     return { ready: false, degraded: true, reason: `${app}: the sync operation for ${wanted} ended ${status.operationPhase}${detail}` };
   }
@@ -126,9 +132,9 @@ export function syncGate(status: ApplicationStatusView, sha: string): SyncGate {
     const of = status.operationRevision !== undefined ? ` (${short(status.operationRevision)})` : '';
     return { ready: false, degraded: false, reason: `${app}: a sync operation is in progress${of}` };
   }
-  if (status.syncedRevision !== sha) {
+  if (status.syncedRevision === undefined || !contains(status.syncedRevision)) {
     const at = status.syncedRevision !== undefined ? short(status.syncedRevision) : 'no revision';
-    return { ready: false, degraded: false, reason: `${app}: synced to ${at}, waiting for ${wanted}` };
+    return { ready: false, degraded: false, reason: `${app}: synced to ${at}, waiting for ${wanted} (or a revision on top of it)` };
   }
   if (status.syncStatus !== 'Synced') {
     return { ready: false, degraded: false, reason: `${app}: ${status.syncStatus} at ${wanted}, the live state differs from Git` };

@@ -36,8 +36,25 @@ export const promoterConfigSchema = z
         settle: durationSeconds
           .default(30)
           .describe('how far behind now the newest judged window must end: about one scrape interval, so a window is complete in Prometheus when judged'),
+        headers: z
+          .record(z.string(), z.string())
+          .default({})
+          .describe('extra HTTP headers on every query, e.g. X-Scope-OrgID: <tenant> for Mimir or Cortex'),
+        bearerTokenFile: z.string().min(1).optional().describe('a file holding a bearer token, re-read when it changes (a projected service-account token)'),
+        basicAuth: z
+          .object({ username: z.string().min(1), passwordFile: z.string().min(1).describe('a file holding the password, re-read when it changes') })
+          .strict()
+          .optional(),
+        tls: z
+          .object({ caFile: z.string().min(1).describe('PEM of the CA that signed the query endpoint certificate') })
+          .strict()
+          .optional(),
       })
-      .strict(),
+      .strict()
+      .refine((p) => !(p.bearerTokenFile !== undefined && p.basicAuth !== undefined), {
+        message: 'set bearerTokenFile or basicAuth, not both',
+        path: ['bearerTokenFile'],
+      }),
     argocd: z
       .object({
         kubeconfig: z.string().optional().describe('path to a kubeconfig; omit in a cluster to use the pod service account'),

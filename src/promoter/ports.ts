@@ -60,6 +60,10 @@ export interface RepoReader {
   readFile(path: string): Promise<string | undefined>;
   /** repo-relative paths of the files matching a glob with `*` segments, at HEAD. */
   listFiles(pattern: string): Promise<string[]>;
+  /** does `descendant` contain `ancestor`? 'unknown' when `descendant` is not in the clone yet. */
+  contains?(descendant: string, ancestor: string): Promise<boolean | 'unknown'>;
+  /** the newest commit at HEAD that touched any of `paths`. */
+  lastCommitTouching?(paths: readonly string[]): Promise<string | undefined>;
 }
 
 /** The write side: push (one commit on the branch) or pull-request (src/promoter/github.ts). */
@@ -100,7 +104,8 @@ export interface ArgoPort {
   getApplication(name: string, namespace: string): Promise<ApplicationStatusView>;
   /** `info` entries show in the Argo CD UI beside the sync operation (the decision and its evidence). */
   requestSync(name: string, namespace: string, revision: string, info?: SyncInfo[]): Promise<'requested' | 'already-running'>;
-  syncGate(status: ApplicationStatusView, sha: string): SyncGate;
+  /** `contains(revision)`: the revision holds `sha` (default: it is `sha`). */
+  syncGate(status: ApplicationStatusView, sha: string, contains?: (revision: string) => boolean): SyncGate;
 }
 
 export interface CanaryTarget {

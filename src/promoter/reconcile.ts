@@ -9,7 +9,7 @@ import { applyAction } from './changes.js';
 import { actionImage, commitMessage, evidenceSummary, stepAfter } from './commit-message.js';
 import { plan, type Action, type Analysis, type Gate } from './plan.js';
 import { gatedApplications, parseCanaryPolicy, policyNameOf, writablePaths, type CanaryPolicy } from './policy.js';
-import type { ArgoPort, CanaryTarget, Change, DeliveryPort, JudgeFn, MetricsPort, RepoReader, SyncInfo } from './ports.js';
+import type { ApplicationStatusView, ArgoPort, CanaryTarget, Change, DeliveryPort, JudgeFn, MetricsPort, RepoReader, SyncInfo } from './ports.js';
 import { readCanaryState, type CanaryState, type ManifestTexts } from './state.js';
 import { snapshotOf, windowPoints, type CanarySnapshot, type WindowPoint } from './snapshot.js';
 
@@ -100,18 +100,29 @@ async function loadPolicies(deps: ReconcileDeps): Promise<{ policies: { policy: 
   return { policies, errors };
 }
 
+/**
+ * The Argo CD gate of every policy in one round: one GET per Application, and per policy the commit
+ * its current step came from (the newest commit touching its files). A step is judged once every
+ * Application it names has synced a revision that CONTAINS that commit: in a busy repository other
+ * commits land on top, and waiting for HEAD exactly could wait forever.
+ */
 class GateCache {
+  private readonly statuses = new Map<string, Promise<ApplicationStatusView>>();
   private readonly gates = new Map<string, Promise<Gate>>();
+  private readonly containment = new Map<string, Promise<boolean | 'unknown'>>();
   constructor(
     private readonly argo: ArgoPort,
+    private readonly git: RepoReader,
     private readonly head: string,
   ) {}
 
   async gate(policy: CanaryPolicy): Promise<Gate> {
     const namespace = policy.spec.argocd.namespace;
-    const gates = await Promise.all(gatedApplications(policy).map((application) => this.one(application, namespace)));
+    const required = (await this.git.lastCommitTouching?.(writablePaths(policy))) ?? this.head;
+    const gates = await Promise.all(gatedApplications(policy).map((application) => this.one(application, namespace, required)));
     const waiting = gates.filter((g): g is Extract<Gate, { ready: false }> => !g.ready);
     if (waiting.length === 0) {
+      // The window starts when the last of them finished applying it.
       const applied = gates.map((g) => (g.ready ? g.appliedAt : undefined)).filter((t): t is number => t !== undefined);
       return applied.length > 0 ? { ready: true, appliedAt: Math.max(...applied) } : { ready: true };
     }
@@ -124,22 +135,49 @@ class GateCache {
     };
   }
 
-  private one(application: string, namespace: string): Promise<Gate> {
-    const key = `${namespace}/${application}`;
+  private one(application: string, namespace: string, required: string): Promise<Gate> {
+    const key = `${namespace}/${application}@${required}`;
     let gate = this.gates.get(key);
     if (!gate) {
-      gate = this.fetch(application, namespace);
+      gate = this.fetch(application, namespace, required);
       this.gates.set(key, gate);
     }
     return gate;
   }
 
-  private async fetch(application: string, namespace: string): Promise<Gate> {
+  private status(application: string, namespace: string): Promise<ApplicationStatusView> {
+    const key = `${namespace}/${application}`;
+    let status = this.statuses.get(key);
+    if (!status) {
+      status = this.argo.getApplication(application, namespace);
+      this.statuses.set(key, status);
+    }
+    return status;
+  }
+
+  private contains(revision: string, required: string): Promise<boolean | 'unknown'> {
+    if (revision === required) return Promise.resolve(true);
+    if (!this.git.contains) return Promise.resolve(false);
+    const key = `${revision}..${required}`;
+    let answer = this.containment.get(key);
+    if (!answer) {
+      answer = this.git.contains(revision, required).catch(() => 'unknown' as const);
+      this.containment.set(key, answer);
+    }
+    return answer;
+  }
+
+  private async fetch(application: string, namespace: string, required: string): Promise<Gate> {
     try {
-      const status = await this.argo.getApplication(application, namespace);
-      const gate = this.argo.syncGate(status, this.head);
+      const status = await this.status(application, namespace);
+      const revisions = [status.syncedRevision, status.operationRevision].filter((r): r is string => r !== undefined);
+      const answers = new Map(await Promise.all(revisions.map(async (r) => [r, await this.contains(r, required)] as const)));
+      const gate = this.argo.syncGate(status, required, (revision) => answers.get(revision) === true);
       if (!gate.ready) return gate;
-      const finished = status.operationRevision === this.head && status.operationFinishedAt ? Date.parse(status.operationFinishedAt) / 1000 : Number.NaN;
+      const finished =
+        status.operationRevision !== undefined && answers.get(status.operationRevision) === true && status.operationFinishedAt
+          ? Date.parse(status.operationFinishedAt) / 1000
+          : Number.NaN;
       return Number.isFinite(finished) ? { ready: true, appliedAt: finished } : { ready: true };
     } catch (error) {
       return { ready: false, degraded: false, reason: `Argo CD Application ${namespace}/${application} unavailable: ${errorMessage(error)}` };
@@ -298,7 +336,7 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<TickReport> {
   const maxAttempts = deps.maxPushAttempts ?? 3;
 
   while (pending.length > 0) {
-    const gates = new GateCache(deps.argo, head);
+    const gates = new GateCache(deps.argo, deps.git, head);
     const round: { observed: Observed; gate: Gate }[] = [];
     for (const { policy, file } of pending.splice(0)) {
       try {

@@ -174,6 +174,30 @@ export class GitWorkspace implements RepoReader {
     });
   }
 
+  /**
+   * Does `descendant` contain `ancestor` (git merge-base --is-ancestor)? 'unknown' when `descendant`
+   * is not in the clone (pushed after the last fetch): the next tick knows.
+   */
+  contains(descendant: string, ancestor: string): Promise<boolean | 'unknown'> {
+    if (![descendant, ancestor].every((sha) => /^[0-9a-f]{7,64}$/.test(sha))) return Promise.resolve('unknown');
+    if (descendant === ancestor) return Promise.resolve(true);
+    return this.#exclusive(async () => {
+      const known = await this.#git(['cat-file', '-e', `${descendant}^{commit}`], { okExitCodes: [1, 128] });
+      if (known.exitCode !== 0) return 'unknown';
+      const { exitCode } = await this.#git(['merge-base', '--is-ancestor', ancestor, descendant], { okExitCodes: [1] });
+      return exitCode === 0;
+    });
+  }
+
+  /** The newest commit at HEAD that touched any of `paths` (the commit a canary's current step came from). */
+  lastCommitTouching(paths: readonly string[]): Promise<string | undefined> {
+    return this.#exclusive(async () => {
+      const relative = paths.map((p) => normalizeRepoPath(p) ?? p);
+      const { stdout } = await this.#git(['log', '-1', '--format=%H', 'HEAD', '--', ...relative]);
+      return stdout.trim() || undefined;
+    });
+  }
+
   /** Commits on the branch, newest first (the status page's history reads their trailers). */
   log(options: { max?: number; paths?: readonly string[] } = {}): Promise<CommitInfo[]> {
     return this.#exclusive(async () => {
