@@ -33,7 +33,7 @@ Examples:
   PROMOTER_SCHEMAS_DIR=/opt/schemas promoter validate gitops
 
 Each finding: file:line doc#N Kind/name /json/pointer: [CODE] message
-Codes are Istio's (IST0101, IST0106, IST0109, IST0173) or ours (DTxxxx); see docs/validate.md.
+Codes are Istio's (ISTxxxx, as istioctl analyze reports them, with Istio's levels) or ours (DTxxxx); see docs/validate.md.
 Exit status: 0 no errors, 1 errors found, 2 usage error (bad option, no paths, missing schema folder).`,
     )
     .exitOverride((error) => {
