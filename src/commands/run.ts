@@ -5,7 +5,7 @@ import { createLeaderElectorFor, createPromoter } from '../promoter/app.js';
 import { canaryHistory } from '../promoter/history.js';
 import { formatTickReport } from '../promoter/report.js';
 import { startScheduler } from '../promoter/scheduler.js';
-import { newRunRecord, parseListen, recordTick, startStatusServer } from '../promoter/status-server.js';
+import { newRunRecord, parseListen, recordTick, recordTickStart, startStatusServer } from '../promoter/status-server.js';
 import { commandLogger, EXIT, loadConfigOrExit } from './common.js';
 
 interface RunOptions {
@@ -13,6 +13,7 @@ interface RunOptions {
   once?: boolean;
   dryRun?: boolean;
   logLevel?: string;
+  listen?: string;
 }
 
 export function registerRun(program: Command): void {
@@ -23,6 +24,7 @@ export function registerRun(program: Command): void {
     .option('--once', 'run one tick, print what happened, and exit')
     .option('--dry-run', 'decide but write nothing to Git')
     .option('--log-level <level>', 'trace|debug|info|warn|error (default from the config)')
+    .option('--listen <host:port>', 'address for the HTTP endpoints instead of http.listen (the Deployment passes the pod IP)')
     .addHelpText(
       'after',
       `
@@ -32,7 +34,7 @@ Examples:
 
 Ticks never overlap; SIGTERM finishes the tick in flight, then exits.
 Logs are JSON lines (pino) on stdout; tokens are redacted. While running it serves /healthz,
-/readyz, /metrics (Prometheus) and /status (the last tick as JSON) on http.listen (default :8080).`,
+/readyz, /metrics (Prometheus) and /status (the last tick as JSON) on http.listen (default 127.0.0.1:8080, loopback).`,
     )
     .action(async (options: RunOptions) => {
       const config = loadConfigOrExit(options.config);
@@ -47,8 +49,9 @@ Logs are JSON lines (pino) on stdout; tokens are redacted. While running it serv
           process.exitCode = report.error || report.canaries.some((c) => c.outcome === 'error') ? EXIT.findings : EXIT.ok;
           return;
         }
-        const server = config.http.listen
-          ? await startStatusServer(record, parseListen(config.http.listen), {
+        const listen = options.listen ?? config.http.listen;
+        const server = listen
+          ? await startStatusServer(record, parseListen(listen), {
               history: async () => canaryHistory(await promoter.workspace.log({ max: 500 })),
               ...(config.http.commitUrl ? { commitUrl: config.http.commitUrl } : {}),
             })
@@ -67,11 +70,15 @@ Logs are JSON lines (pino) on stdout; tokens are redacted. While running it serv
           ...(mayWrite ? { shouldTick: mayWrite } : {}),
           onSkip: (reason) => record.metrics.ticksSkipped.inc({ reason }),
           tick: async () => {
+            recordTickStart(record);
             const started = performance.now();
             const report = await promoter.tick({ dryRun: options.dryRun ?? false, ...(mayWrite ? { mayWrite } : {}) });
             recordTick(record, report, (performance.now() - started) / 1000);
           },
         });
+        // Ready only while ticks keep finishing; alive unless one tick outlived its deadline twice.
+        record.staleAfterSeconds = config.http.staleTicks * scheduler.intervalSeconds + config.tickDeadline;
+        record.stuckAfterSeconds = 2 * config.tickDeadline + 10;
         elector?.start((leader) => {
           record.metrics.leadership(elector.identity, leader, true);
           if (leader) scheduler.runNow();

@@ -184,16 +184,31 @@ export async function createPromoter(config: PromoterConfig, logger: Logger, ove
     logger,
     policyGlobs: config.policies,
     maxPushAttempts: config.maxPushAttempts,
+    gateTimeoutMs: config.argocd.timeout * 1000,
   };
+  const deadlineMs = config.tickDeadline * 1000;
   return {
     workspace,
     deps,
-    tick: (options) =>
-      reconcileOnce({
+    tick: (options) => {
+      const at = deps.clock().toISOString();
+      const tick = reconcileOnce({
         ...deps,
+        deadlineAt: Date.now() + deadlineMs,
         ...(options?.dryRun ? { dryRun: true } : {}),
         ...(options?.historySeconds !== undefined ? { historySeconds: options.historySeconds } : {}),
         ...(options?.mayWrite ? { mayWrite: options.mayWrite } : {}),
-      }),
+      });
+      // The backstop: reconcile bounds every external call by the deadline, but a local step
+      // queued behind a stuck git process could still wait; the tick report comes back regardless.
+      let timer: NodeJS.Timeout | undefined;
+      const backstop = new Promise<TickReport>((resolve) => {
+        timer = setTimeout(() => {
+          logger.error({ deadlineSeconds: config.tickDeadline }, 'tick deadline passed; the tick is abandoned and the next one starts over');
+          resolve({ at, canaries: [], error: `tick deadline of ${config.tickDeadline} s passed` });
+        }, deadlineMs + 1000);
+      });
+      return Promise.race([tick, backstop]).finally(() => clearTimeout(timer));
+    },
   };
 }

@@ -10,7 +10,7 @@ describe('promoter config', () => {
     const [key, text] = Object.entries(configMap.data)[0] ?? [];
     expect(key).toBeDefined();
     const config = parsePromoterConfig(parseDocument(text ?? '').toJS(), `configmap ${key}`);
-    expect(config).toMatchObject({ argocd: { inCluster: true }, http: { listen: ':8080' }, policies: ['gitops/apps/*/canary.yaml'] });
+    expect(config).toMatchObject({ argocd: { inCluster: true }, http: { listen: '127.0.0.1:8080' }, policies: ['gitops/apps/*/canary.yaml'] });
     expect(config.prometheus.settle).toBe(30);
   });
 

@@ -67,16 +67,22 @@ export const promoterConfigSchema = z
       .object({
         listen: z
           .string()
-          .default(':8080')
+          .default('127.0.0.1:8080')
           .describe('host:port for the status page, /healthz, /readyz, /metrics and /status while `promoter run` is up; empty to turn it off'),
         commitUrl: z
           .string()
           .regex(/\{sha\}/, 'must contain {sha}')
           .optional()
           .describe('link for a commit on the status page, e.g. https://github.com/org/repo/commit/{sha}'),
+        staleTicks: z
+          .number()
+          .int()
+          .min(1)
+          .default(3)
+          .describe('/readyz fails when no tick has finished within this many tick intervals'),
       })
       .strict()
-      .default({ listen: ':8080' }),
+      .default({ listen: '127.0.0.1:8080', staleTicks: 3 }),
     leaderElection: z
       .object({
         enabled: z.boolean().default(false).describe('run several replicas: only the holder of the Lease ticks and writes'),
@@ -148,6 +154,9 @@ export const promoterConfigSchema = z
       .default('*/30 * * * * *')
       .describe('node-cron expression (with seconds) for reconcile ticks; ticks never overlap'),
     maxPushAttempts: z.number().int().min(1).max(10).default(3),
+    tickDeadline: durationSeconds
+      .default(120)
+      .describe('a tick that has not finished by then stops waiting and writes nothing more; the next tick starts over'),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   })
   .strict();

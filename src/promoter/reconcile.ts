@@ -3,7 +3,7 @@
 // and decides again; nothing is force-pushed and nothing is kept in memory between ticks.
 import { ENVOY_BUCKETS_MS } from '../analysis/settings.js';
 import type { LatencyCounts, Verdict, Window } from '../analysis/types.js';
-import { errorMessage } from '../errors.js';
+import { errorMessage, TransientError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { applyAction } from './changes.js';
 import { actionImage, commitMessage, evidenceSummary, stepAfter } from './commit-message.js';
@@ -33,6 +33,40 @@ export interface ReconcileDeps {
   historySeconds?: number;
   /** the leadership fence, asked right before every write (commit, sync request); false holds instead. */
   mayWrite?: () => boolean;
+  /** how long one Argo CD status read may take before the gate counts as "not ready" (default 10000 ms). */
+  gateTimeoutMs?: number;
+  /**
+   * wall-clock ms (Date.now) by which the tick must be done: every external call after it is cut off
+   * and nothing more is written, so a hanging dependency cannot freeze the loop.
+   */
+  deadlineAt?: number;
+}
+
+/** The tick ran out of time; what was not done is decided again on the next tick. */
+export class TickDeadlineError extends TransientError {
+  override name = 'TickDeadlineError';
+}
+
+const DEFAULT_GATE_TIMEOUT_MS = 10_000;
+
+/** `work`, or a rejection with `error()` once `ms` have passed (the work itself goes on unobserved). */
+function within<T>(work: Promise<T>, ms: number, error: () => Error): Promise<T> {
+  if (!Number.isFinite(ms)) return work;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(error()), Math.max(0, ms));
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** `work` bounded by the tick's deadline. */
+function beforeDeadline<T>(deps: ReconcileDeps, work: Promise<T>, what: string): Promise<T> {
+  if (deps.deadlineAt === undefined) return work;
+  return within(work, deps.deadlineAt - Date.now(), () => new TickDeadlineError(`the tick deadline passed while waiting for ${what}`));
+}
+
+function pastDeadline(deps: ReconcileDeps): boolean {
+  return deps.deadlineAt !== undefined && Date.now() >= deps.deadlineAt;
 }
 
 const NOT_LEADER = 'not the leader any more: the replica holding the Lease decides';
@@ -114,6 +148,7 @@ class GateCache {
     private readonly argo: ArgoPort,
     private readonly git: RepoReader,
     private readonly head: string,
+    private readonly timeoutMs: number,
   ) {}
 
   async gate(policy: CanaryPolicy): Promise<Gate> {
@@ -149,7 +184,8 @@ class GateCache {
     const key = `${namespace}/${application}`;
     let status = this.statuses.get(key);
     if (!status) {
-      status = this.argo.getApplication(application, namespace);
+      // A hanging API must not hold the tick: past the timeout the gate is simply "not ready".
+      status = within(this.argo.getApplication(application, namespace), this.timeoutMs, () => new TransientError(`no answer within ${this.timeoutMs} ms`));
       this.statuses.set(key, status);
     }
     return status;
@@ -203,14 +239,35 @@ export function withoutQuery(message: string): string {
   return message.replace(/ \(query: [\s\S]*$/, '');
 }
 
-/** Runs the analysis for every progressing canary whose step Argo CD has applied; one query batch per interval. */
+/** A statistical rollback (sequential test, critical fast path) needs nothing from Argo CD. */
+function isStatisticalRollback(analysis: Analysis | undefined): boolean {
+  return analysis !== undefined && 'verdict' in analysis && analysis.verdict.decision === 'rollback' && (analysis.verdict.cause === 'sequential' || analysis.verdict.cause === 'critical');
+}
+
+/** An Argo CD gate being read; `settled` is set once it answered (or timed out). */
+interface PendingGate {
+  promise: Promise<Gate>;
+  settled?: Gate;
+}
+
+function pendingGate(promise: Promise<Gate>): PendingGate {
+  const pending: PendingGate = { promise };
+  void promise.then((gate) => (pending.settled = gate));
+  return pending;
+}
+
+/**
+ * Runs the analysis for every progressing canary; one query batch per interval. The Argo CD gate
+ * is read at the same time and never waited on for a statistical rollback: it is awaited (bounded)
+ * only to place the silence clock when the first verdict is not already a rollback.
+ */
 /** An analysis, with the windows it judged (a pull request charts them). */
 type JudgedAnalysis = Analysis & { windows?: Window[] };
 
-async function analyse(deps: ReconcileDeps, items: { observed: Observed; gate: Gate }[], judged: Map<string, WindowPoint[]>): Promise<Map<string, JudgedAnalysis>> {
+async function analyse(deps: ReconcileDeps, items: { observed: Observed; gate: PendingGate }[], judged: Map<string, WindowPoint[]>): Promise<Map<string, JudgedAnalysis>> {
   const results = new Map<string, JudgedAnalysis>();
   const now = deps.clock().getTime() / 1000;
-  const byInterval = new Map<number, { observed: Observed; gate: Gate }[]>();
+  const byInterval = new Map<number, { observed: Observed; gate: PendingGate }[]>();
   const historyStart = (state: CanaryState): number | undefined =>
     deps.historySeconds !== undefined ? now - deps.historySeconds : state.canaryStartedAt;
   for (const item of items) {
@@ -228,7 +285,11 @@ async function analyse(deps: ReconcileDeps, items: { observed: Observed; gate: G
     const start = Math.min(...group.map((g) => historyStart(g.observed.state) ?? now));
     let windows: Map<string, Window[]>;
     try {
-      windows = await deps.metrics.windows(group.map((g) => targetOf(g.observed.policy)), { start, end: now, intervalSeconds: interval, latencyBucketsMs: ENVOY_BUCKETS_MS });
+      windows = await beforeDeadline(
+        deps,
+        deps.metrics.windows(group.map((g) => targetOf(g.observed.policy)), { start, end: now, intervalSeconds: interval, latencyBucketsMs: ENVOY_BUCKETS_MS }),
+        'Prometheus',
+      );
     } catch (error) {
       for (const g of group) results.set(g.observed.policy.metadata.name, { unavailable: withoutQuery(errorMessage(error)) });
       continue;
@@ -245,7 +306,7 @@ async function analyse(deps: ReconcileDeps, items: { observed: Observed; gate: G
           bySeconds.set(seconds, [...(bySeconds.get(seconds) ?? []), { target: targetOf(observed.policy), at: historyStart(observed.state) ?? start }]);
         }
         for (const [seconds, requests] of bySeconds) {
-          for (const [name, baseline] of await deps.metrics.baselines(requests, { seconds, latencyBucketsMs: ENVOY_BUCKETS_MS })) baselines.set(name, baseline);
+          for (const [name, baseline] of await beforeDeadline(deps, deps.metrics.baselines(requests, { seconds, latencyBucketsMs: ENVOY_BUCKETS_MS }), 'Prometheus')) baselines.set(name, baseline);
         }
       } catch (error) {
         for (const g of group) results.set(g.observed.policy.metadata.name, { unavailable: errorMessage(error) });
@@ -261,20 +322,26 @@ async function analyse(deps: ReconcileDeps, items: { observed: Observed; gate: G
       // Applications shared by several canaries, another canary's sync (or CI's) would restart it.
       const stepStart = Math.max(state.stepStartedAt ?? canaryStart, canaryStart) - canaryStart;
       try {
-        const guards = await deps.metrics.guards(targetOf(policy), policy.spec.analysis, { stepStart: canaryStart + stepStart, now });
+        const guards = await beforeDeadline(deps, deps.metrics.guards(targetOf(policy), policy.spec.analysis, { stepStart: canaryStart + stepStart, now }), 'Prometheus');
         const labelled = labelWindows(windows.get(name) ?? [], canaryStart - start, state, policy, stepStart);
         judged.set(name, windowPoints(labelled, canaryStart, ENVOY_BUCKETS_MS));
-        const verdict = deps.judge({
-          windows: labelled,
-          settings: policy.spec.analysis,
-          steps: policy.spec.steps,
-          latencyBucketsMs: ENVOY_BUCKETS_MS,
-          guards,
-          stepElapsedSeconds: Math.max(0, now - canaryStart - stepStart),
-          currentWeight: state.canaryWeight,
-          ...(baseline ? { baseline } : {}),
-          ...(gate.ready && gate.appliedAt !== undefined ? { silenceFrom: gate.appliedAt - canaryStart } : {}),
-        });
+        const judgeWith = (silenceFrom?: number) =>
+          deps.judge({
+            windows: labelled,
+            settings: policy.spec.analysis,
+            steps: policy.spec.steps,
+            latencyBucketsMs: ENVOY_BUCKETS_MS,
+            guards,
+            stepElapsedSeconds: Math.max(0, now - canaryStart - stepStart),
+            currentWeight: state.canaryWeight,
+            ...(baseline ? { baseline } : {}),
+            ...(silenceFrom !== undefined ? { silenceFrom } : {}),
+          });
+        let verdict = judgeWith();
+        if (!isStatisticalRollback({ verdict })) {
+          const applied = await beforeDeadline(deps, gate.promise, 'Argo CD');
+          if (applied.ready && applied.appliedAt !== undefined) verdict = judgeWith(applied.appliedAt - canaryStart);
+        }
         results.set(name, { verdict, windows: labelled });
       } catch (error) {
         results.set(name, { unavailable: withoutQuery(errorMessage(error)) });
@@ -322,7 +389,7 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<TickReport> {
   const logger = deps.logger.child({ tick: at });
   let head: string;
   try {
-    head = await deps.git.refresh();
+    head = await beforeDeadline(deps, deps.git.refresh(), 'git');
   } catch (error) {
     logger.error({ err: errorMessage(error) }, 'git refresh failed; every canary holds');
     return { at, canaries: [], error: `git: ${errorMessage(error)}` };
@@ -336,12 +403,13 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<TickReport> {
   const maxAttempts = deps.maxPushAttempts ?? 3;
 
   while (pending.length > 0) {
-    const gates = new GateCache(deps.argo, deps.git, head);
-    const round: { observed: Observed; gate: Gate }[] = [];
+    const gates = new GateCache(deps.argo, deps.git, head, deps.gateTimeoutMs ?? DEFAULT_GATE_TIMEOUT_MS);
+    const round: { observed: Observed; gate: PendingGate }[] = [];
     for (const { policy, file } of pending.splice(0)) {
       try {
         const observed = await observe(deps, policy, file);
-        round.push({ observed, gate: await gates.gate(policy) });
+        // Read, not awaited: the Argo CD gate never holds up the analysis (or a rollback).
+        round.push({ observed, gate: pendingGate(gates.gate(policy)) });
       } catch (error) {
         logger.error({ canary: policy.metadata.name, error: errorMessage(error) }, 'cannot read the canary manifests; holding');
         reports.push({ canary: policy.metadata.name, file, outcome: 'error', reason: 'cannot read the canary manifests; holding', error: errorMessage(error) });
@@ -352,12 +420,14 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<TickReport> {
     const toAnalyse = round.filter((r) => r.observed.state.phase === 'progressing' && !r.observed.state.paused);
     const judged = new Map<string, WindowPoint[]>();
     const analyses = await analyse(deps, toAnalyse, judged);
+    // Rollbacks act first, so a tick that runs out of time has written them before anything else.
+    round.sort((a, b) => Number(isStatisticalRollback(analyses.get(b.observed.policy.metadata.name))) - Number(isStatisticalRollback(analyses.get(a.observed.policy.metadata.name))));
 
     // Set when the clone moved under this round (a lost race, a failed write): the canaries not
     // yet acted on are re-read from the new HEAD instead of writing texts read before it.
     let raced = false;
     const written = new Set<string>();
-    for (const { observed, gate } of round) {
+    for (const { observed, gate: pendingGateOf } of round) {
       const { policy, state, file } = observed;
       const name = policy.metadata.name;
       const log = logger.child({ canary: name });
@@ -378,6 +448,16 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<TickReport> {
         raced = true;
         continue;
       }
+      let gate: Gate;
+      if (isStatisticalRollback(analysis)) {
+        gate = pendingGateOf.settled ?? { ready: false, degraded: false, reason: 'Argo CD not consulted: a statistical rollback does not wait for it' };
+      } else {
+        try {
+          gate = await beforeDeadline(deps, pendingGateOf.promise, 'Argo CD');
+        } catch (error) {
+          gate = { ready: false, degraded: false, reason: errorMessage(error) };
+        }
+      }
       const action = plan({ state, policy, gate, ...(analysis ? { analysis } : {}) });
       if (action.kind === 'hold') {
         // A quiet canary (idle, or waiting on a failed image) is not news on every tick.
@@ -396,6 +476,11 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<TickReport> {
         reports.push({ ...base, outcome: 'held', action: 'hold', reason: NOT_LEADER });
         continue;
       }
+      if (pastDeadline(deps)) {
+        log.warn({ action: action.kind }, 'tick deadline passed; not writing, the next tick decides again');
+        reports.push({ ...base, outcome: 'error', action: action.kind, reason: 'the tick deadline passed before the decision was written; the next tick decides again', error: 'tick deadline passed' });
+        continue;
+      }
       try {
         const { outcome, subject } = await act(deps, observed, action, analysis);
         if (outcome.kind === 'pushed') {
@@ -403,7 +488,7 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<TickReport> {
           reports.push({ ...base, outcome: 'committed', action: action.kind, reason: subject, commit: { sha: outcome.sha, subject } });
           head = outcome.sha;
           for (const path of writablePaths(policy)) written.add(path);
-          await requestSync(deps, policy, outcome.sha, log, [
+          await requestSync(deps, policy, outcome.sha, log, deps.gateTimeoutMs ?? DEFAULT_GATE_TIMEOUT_MS, [
             { name: 'Decision', value: subject },
             { name: 'Evidence', value: evidenceSummary(verdict?.evidence) },
           ]);
@@ -435,7 +520,7 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<TickReport> {
     }
     if (raced) {
       try {
-        head = await deps.git.refresh();
+        head = await beforeDeadline(deps, deps.git.refresh(), 'git');
       } catch (error) {
         for (const { policy, file } of pending.splice(0)) {
           reports.push({ canary: policy.metadata.name, file, outcome: 'error', reason: 'git refresh failed after a push race', error: errorMessage(error) });
@@ -446,7 +531,7 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<TickReport> {
   return { head, at, canaries: reports };
 }
 
-async function requestSync(deps: ReconcileDeps, policy: CanaryPolicy, sha: string, log: Logger, info: SyncInfo[]): Promise<void> {
+async function requestSync(deps: ReconcileDeps, policy: CanaryPolicy, sha: string, log: Logger, timeoutMs: number, info: SyncInfo[]): Promise<void> {
   const namespace = policy.spec.argocd.namespace;
   for (const application of gatedApplications(policy)) {
     if (deps.mayWrite && !deps.mayWrite()) {
@@ -454,7 +539,8 @@ async function requestSync(deps: ReconcileDeps, policy: CanaryPolicy, sha: strin
       return;
     }
     try {
-      const result = await deps.argo.requestSync(application, namespace, sha, info);
+      // Bounded: a hanging sync request must not hold the next canary's rollback.
+      const result = await within(deps.argo.requestSync(application, namespace, sha, info), Math.min(timeoutMs, Math.max(0, (deps.deadlineAt ?? Infinity) - Date.now())), () => new TransientError(`no answer within ${timeoutMs} ms`));
       log.info({ application, sha, result }, 'sync requested');
     } catch (error) {
       // Argo CD still picks the commit up by polling; the next tick waits for it either way.

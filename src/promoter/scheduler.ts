@@ -11,6 +11,15 @@ export interface Scheduler {
   /** runs a tick now unless one is in flight (e.g. on becoming the leader). */
   runNow(): void;
   readonly stopped: Promise<void>;
+  /** the longest gap between the schedule's next few runs, in seconds (for /readyz staleness). */
+  readonly intervalSeconds: number;
+}
+
+/** The longest gap between the next runs of a cron expression, seconds; 60 when it cannot tell. */
+export function scheduleIntervalSeconds(runs: readonly Date[]): number {
+  let longest = 0;
+  for (let i = 1; i < runs.length; i++) longest = Math.max(longest, ((runs[i]?.getTime() ?? 0) - (runs[i - 1]?.getTime() ?? 0)) / 1000);
+  return longest > 0 ? longest : 60;
 }
 
 export type SkipReason = 'overlap' | 'missed' | 'not-leader';
@@ -85,5 +94,5 @@ export function startScheduler(options: {
   }
   // First tick right away rather than waiting for the first cron slot.
   void run();
-  return { stop, runNow: () => void run(), stopped };
+  return { stop, runNow: () => void run(), stopped, intervalSeconds: scheduleIntervalSeconds(task.getNextRuns(5)) };
 }

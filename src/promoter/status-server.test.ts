@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TickReport } from './reconcile.js';
 import { execFileSync } from 'node:child_process';
-import { newRunRecord, parseListen, recordTick, startStatusServer, type StatusServer } from './status-server.js';
+import { liveness, newRunRecord, parseListen, readiness, recordTick, recordTickStart, startStatusServer, type StatusServer } from './status-server.js';
 
 const report: TickReport = {
   at: '2026-11-27T12:00:00.000Z',
@@ -77,8 +77,46 @@ describe('status server', () => {
   });
 
   it('parses listen addresses and names the field on a bad one', () => {
-    expect(parseListen(':8080')).toEqual({ host: '0.0.0.0', port: 8080 });
+    // Issue 11 item 10: the default bound every interface; loopback unless an address is named.
+    expect(parseListen(':8080')).toEqual({ host: '127.0.0.1', port: 8080 });
+    expect(parseListen('0.0.0.0:8080')).toEqual({ host: '0.0.0.0', port: 8080 });
+    expect(parseListen('[::1]:8080')).toEqual({ host: '::1', port: 8080 });
     expect(parseListen('127.0.0.1:9000')).toEqual({ host: '127.0.0.1', port: 9000 });
     expect(() => parseListen('8080')).toThrow('http.listen: expected host:port or :port, got "8080"');
+  });
+
+  // Issue 11 item 1: ticks stopped for 4 minutes while /healthz and /readyz kept answering 200.
+  it('/readyz fails when no tick has finished within the stale limit, and recovers with the next tick', async () => {
+    let now = 1000;
+    const record = newRunRecord(undefined, now);
+    record.staleAfterSeconds = 90;
+    record.stuckAfterSeconds = 250;
+    server = await startStatusServer(record, parseListen(':0'), { now: () => now });
+    expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const get = async (path: string) => {
+      const response = await fetch(`${server!.url}${path}`);
+      return { status: response.status, text: await response.text() };
+    };
+    expect((await get('/readyz')).status).toBe(503);
+    recordTickStart(record, now);
+    recordTick(record, { ...report, canaries: [] }, 1, (now += 1));
+    expect(await get('/readyz')).toEqual({ status: 200, text: 'ok\n' });
+    recordTickStart(record, (now += 30));
+    now += 100; // the tick in flight hangs: nothing finished for 130 s
+    expect(await get('/readyz')).toEqual({ status: 503, text: 'no tick has finished for 130 s (the limit is 90 s)\n' });
+    expect((await get('/healthz')).status).toBe(200);
+    now += 200; // one tick in flight for 300 s: past twice the deadline, a restart is what helps
+    expect(await get('/healthz')).toEqual({ status: 503, text: 'a tick has been running for 300 s (the limit is 250 s)\n' });
+    recordTick(record, { ...report, canaries: [] }, 300, now);
+    expect((await get('/readyz')).status).toBe(200);
+    expect((await get('/healthz')).status).toBe(200);
+    expect(readiness(record, now).ready).toBe(true);
+    expect(liveness(record, now).alive).toBe(true);
+  });
+
+  it('/readyz fails when no tick has finished since the start within the limit', () => {
+    const record = newRunRecord(undefined, 0);
+    record.staleAfterSeconds = 60;
+    expect(readiness(record, 61)).toEqual({ ready: false, reason: 'no tick has finished since the start (the limit is 60 s)' });
   });
 });

@@ -24,18 +24,65 @@ export interface RunRecord {
   timelines: Map<string, CanaryTimeline>;
   /** with leader election: this replica's name and whether it holds the Lease now. */
   leadership?: { identity: string; isLeader: () => boolean };
+  /** unix seconds: when the record was made (the process started). */
+  startedAt: number;
+  /** unix seconds: when the last tick finished. */
+  finishedAt?: number;
+  /** unix seconds: when the tick in flight started. */
+  inFlightSince?: number;
+  /** /readyz fails when no tick finished for this long (N tick intervals); unset: never stale. */
+  staleAfterSeconds?: number;
+  /** /healthz fails when one tick has been in flight this long (the deadline did not hold); unset: never. */
+  stuckAfterSeconds?: number;
 }
 
 /** Samples kept per canary: a day of 30 s ticks. */
 const MAX_SAMPLES = 2880;
 
-export function newRunRecord(metrics: PromoterMetrics = new PromoterMetrics()): RunRecord {
-  return { ticks: 0, tickErrors: 0, decisions: new Map(), metrics, timelines: new Map() };
+export function newRunRecord(metrics: PromoterMetrics = new PromoterMetrics(), now = Date.now() / 1000): RunRecord {
+  return { ticks: 0, tickErrors: 0, decisions: new Map(), metrics, timelines: new Map(), startedAt: now };
+}
+
+/** A tick started; `now` is unix seconds. */
+export function recordTickStart(record: RunRecord, now = Date.now() / 1000): void {
+  record.inFlightSince = now;
+}
+
+/**
+ * /readyz: ready only while ticks keep finishing and the last one reached Git. A loop frozen on a
+ * hanging dependency answers 503 after `staleAfterSeconds`, instead of 200 from its last good tick.
+ */
+export function readiness(record: RunRecord, now = Date.now() / 1000): { ready: boolean; reason: string } {
+  const leadership = record.leadership;
+  // A standby replica is ready (it is the spare a node drain relies on); it does not tick.
+  if (leadership && !leadership.isLeader()) return { ready: true, reason: `ok: standby (${leadership.identity}), another replica holds the Lease` };
+  const role = leadership ? `: leader (${leadership.identity})` : '';
+  const stale = record.staleAfterSeconds;
+  const since = record.finishedAt ?? record.startedAt;
+  if (stale !== undefined && now - since > stale) {
+    const what = record.finishedAt === undefined ? 'no tick has finished since the start' : `no tick has finished for ${Math.round(now - since)} s`;
+    return { ready: false, reason: `${what} (the limit is ${stale} s)${role}` };
+  }
+  const tick = record.lastTick;
+  if (!tick) return { ready: false, reason: `no tick finished yet${role}` };
+  if (tick.error) return { ready: false, reason: `last tick failed${role}: ${tick.error}` };
+  return { ready: true, reason: `ok${role}` };
+}
+
+/** /healthz: alive unless one tick has been in flight past `stuckAfterSeconds` (then a restart helps). */
+export function liveness(record: RunRecord, now = Date.now() / 1000): { alive: boolean; reason: string } {
+  const stuck = record.stuckAfterSeconds;
+  if (stuck !== undefined && record.inFlightSince !== undefined && now - record.inFlightSince > stuck) {
+    return { alive: false, reason: `a tick has been running for ${Math.round(now - record.inFlightSince)} s (the limit is ${stuck} s)` };
+  }
+  return { alive: true, reason: 'ok' };
 }
 
 /** Folds one finished tick into the record and the metrics; `now` is unix seconds. */
 export function recordTick(record: RunRecord, report: TickReport, seconds: number, now = Date.now() / 1000): void {
   record.ticks += 1;
+  record.finishedAt = now;
+  delete record.inFlightSince;
   if (report.error) record.tickErrors += 1;
   record.lastTick = report;
   record.lastTickSeconds = seconds;
@@ -100,16 +147,13 @@ export function startStatusServer(record: RunRecord, listen: { host: string; por
       return body ? html(body) : send(404, 'text/plain', 'no such canary in the last tick\n');
     }
     switch (path) {
-      case '/healthz':
-        return send(200, 'text/plain', 'ok\n');
+      case '/healthz': {
+        const { alive, reason } = liveness(record, options.now ? options.now() : Date.now() / 1000);
+        return send(alive ? 200 : 503, 'text/plain', `${reason}\n`);
+      }
       case '/readyz': {
-        const tick = record.lastTick;
-        const leadership = record.leadership;
-        // A standby replica is ready (it is the spare a node drain relies on); it does not tick.
-        if (leadership && !leadership.isLeader()) return send(200, 'text/plain', `ok: standby (${leadership.identity}), another replica holds the Lease\n`);
-        const role = leadership ? `: leader (${leadership.identity})` : '';
-        if (!tick) return send(503, 'text/plain', `no tick finished yet${role}\n`);
-        return tick.error ? send(503, 'text/plain', `last tick failed${role}: ${tick.error}\n`) : send(200, 'text/plain', `ok${role}\n`);
+        const { ready, reason } = readiness(record, options.now ? options.now() : Date.now() / 1000);
+        return send(ready ? 200 : 503, 'text/plain', `${reason}\n`);
       }
       case '/metrics':
         return send(200, record.metrics.contentType, await record.metrics.text());
@@ -145,10 +189,14 @@ export function startStatusServer(record: RunRecord, listen: { host: string; por
   });
 }
 
-/** "host:port" or ":port" (all interfaces). */
+/**
+ * "host:port", or ":port" for loopback. /status shows internal URLs and git error text, so all
+ * interfaces (0.0.0.0) must be asked for by name; in a pod the Deployment passes the pod's address.
+ */
 export function parseListen(text: string): { host: string; port: number } {
   const match = /^(.*):(\d{1,5})$/.exec(text.trim());
   const port = Number(match?.[2]);
   if (!match || port > 65535) throw new Error(`http.listen: expected host:port or :port, got "${text}"`);
-  return { host: match[1] || '0.0.0.0', port };
+  const host = (match[1] ?? '').replace(/^\[(.*)\]$/, '$1');
+  return { host: host || '127.0.0.1', port };
 }
