@@ -11,6 +11,9 @@ export interface ExportedService {
   namespace?: string;
   stable: ArmSeries;
   canary: ArmSeries;
+  /** 5xx counters, beside the 200s of `stable` / `canary`. */
+  stableErrors?: ArmSeries;
+  canaryErrors?: ArmSeries;
 }
 
 export interface Exporter {
@@ -27,16 +30,21 @@ function format(value: number): string {
   return String(value);
 }
 
-export async function startExporter(services: ExportedService[]): Promise<Exporter> {
+export async function startExporter(services: ExportedService[]): Promise<Exporter & { services: ExportedService[] }> {
   let scrapes = 0;
   const server: Server = createServer((_request, response) => {
     const n = scrapes++;
     const lines = ['# TYPE istio_requests_total counter'];
     for (const s of services) {
-      for (const arm of ['stable', 'canary'] as const) {
-        const value = s[arm](n);
+      for (const [arm, code, series] of [
+        ['stable', '200', s.stable],
+        ['canary', '200', s.canary],
+        ['stable', '500', s.stableErrors],
+        ['canary', '500', s.canaryErrors],
+      ] as const) {
+        const value = series?.(n);
         if (value === undefined) continue;
-        const labels = `reporter="destination",destination_service_name="${s.service}",destination_workload_namespace="${s.namespace ?? 'faults'}",destination_canonical_revision="${arm}",response_code="200",response_flags="-"`;
+        const labels = `reporter="destination",destination_service_name="${s.service}",destination_workload_namespace="${s.namespace ?? 'faults'}",destination_canonical_revision="${arm}",response_code="${code}",response_flags="-"`;
         lines.push(`istio_requests_total{${labels}} ${format(value)}`);
       }
     }
@@ -46,6 +54,7 @@ export async function startExporter(services: ExportedService[]): Promise<Export
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
+    services,
     target: `127.0.0.1:${port}`,
     scrapes: () => scrapes,
     close: () =>

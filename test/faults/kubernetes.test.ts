@@ -1,0 +1,153 @@
+// Fault suite, Kubernetes API: with a canary at ~30 % 5xx in a real Prometheus, the Argo CD API
+// hangs, answers garbage, 500, a huge body, or drops the connection. Each tick still finishes and
+// the bad canary is rolled back in it: the Argo CD gate never delays a rollback (issue 11 item 1).
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/logger.js';
+import { createPromoter, type Promoter } from '../../src/promoter/app.js';
+import { parsePromoterConfig } from '../../src/promoter/config.js';
+import { setImage } from '../../src/promoter/manifest-edits.js';
+import type { CanaryReport } from '../../src/promoter/reconcile.js';
+import { repoRoot } from '../../src/schemas/registry.js';
+import { fastPolicyText } from '../support/environment.js';
+import { startFakeArgoCd, type FakeArgoCd } from '../support/fake-argocd.js';
+import { cleanGitEnv, commitToRemote, createSeededRemote } from '../support/git-remote.js';
+import { startPrometheus, type PrometheusProcess } from '../support/prometheus.js';
+import { startExporter, type Exporter } from './support/exporter.js';
+import { startFaultProxy, type FaultMode, type FaultProxy } from './support/fault-proxy.js';
+import { faultCase } from './support/record.js';
+
+const CANARY = 'gitops/apps/backend/base/deployment-canary.yaml';
+const POLICY = 'gitops/apps/backend/canary.yaml';
+
+let dir: string;
+let remoteDir: string;
+let argo: FakeArgoCd;
+let proxy: FaultProxy;
+let exporter: Exporter;
+let prometheus: PrometheusProcess;
+let promoter: Promoter;
+let kubeConfigYaml: string;
+const servers: Server[] = [];
+
+const git = (...args: string[]) => execFileSync('git', [`--git-dir=${remoteDir}`, ...args], { env: cleanGitEnv(dir), encoding: 'utf8' });
+const head = () => git('rev-parse', 'main').trim();
+const show = (path: string) => git('show', `main:${path}`);
+const syncHead = () => {
+  for (const app of ['docuthinker-mesh', 'docuthinker-apps']) argo.reportSynced(app, head());
+};
+const backend = (reports: CanaryReport[]) => reports.find((r) => r.canary === 'backend');
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function landCanary(image: string): Promise<void> {
+  const edited = setImage(show(CANARY), CANARY, { deployment: 'backend-canary', container: 'backend' }, image);
+  await commitToRemote(remoteDir, { [CANARY]: edited }, `CI lands ${image}`);
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'faults-kubernetes-'));
+  ({ remoteDir } = await createSeededRemote({ dir, seedFrom: ['gitops'], sourceRoot: repoRoot() }));
+  await commitToRemote(remoteDir, { [POLICY]: fastPolicyText(show(POLICY), 1, 3) }, 'test: one-second windows');
+  argo = await startFakeArgoCd({
+    applications: [
+      { name: 'docuthinker-mesh', repoURL: remoteDir, path: 'gitops/istio' },
+      { name: 'docuthinker-apps', repoURL: remoteDir, path: 'gitops/apps/overlays/prod' },
+    ],
+  });
+  const argoUrl = /server: (\S+)/.exec(argo.kubeConfigYaml())?.[1] ?? '';
+  proxy = await startFaultProxy(argoUrl);
+  kubeConfigYaml = argo.kubeConfigYaml().replace(argoUrl, proxy.url);
+  // The canary answers ~29 % 5xx, stable 0.1 %: the critical fast path rolls it back.
+  exporter = await startExporter([
+    { service: 'backend', namespace: 'docuthinker-prod', stable: (n) => 1000 * n, stableErrors: (n) => n, canary: (n) => 100 * n, canaryErrors: (n) => 40 * n },
+  ]);
+  prometheus = await startPrometheus({ targets: [exporter.target], scrapeIntervalSeconds: 1 });
+  const config = parsePromoterConfig(
+    {
+      git: { url: remoteDir, workdir: join(dir, 'clone') },
+      prometheus: { url: prometheus.url, timeout: '3s', settle: '1s' },
+      argocd: { timeout: '1s' },
+      tickDeadline: '20s',
+    },
+    'faults config',
+  );
+  promoter = await createPromoter(config, silentLogger(), { kubeConfigYaml, env: cleanGitEnv(dir) });
+}, 60_000);
+
+afterAll(async () => {
+  await prometheus?.stop();
+  await exporter?.close();
+  await proxy?.close();
+  await argo?.close();
+  for (const s of servers) {
+    s.closeAllConnections();
+    await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe('fault suite: Kubernetes API', () => {
+  const modes: FaultMode[] = ['hang', 'garbage', 'http-500', 'huge', 'disconnect'];
+  it.each(modes.map((mode, i) => [mode, i] as const))('the Argo CD API %s: the bad canary is still rolled back in the tick', async (mode, i) => {
+    await faultCase({ class: 'kubernetes', case: `Argo CD API ${mode}` }, async (observed) => {
+      proxy.mode = 'pass';
+      await landCanary(`ghcr.io/docuthinker/backend:9.0.${i}-bad`);
+      syncHead();
+      const started = await promoter.tick();
+      expect(backend(started.canaries)).toMatchObject({ outcome: 'committed', action: 'start' });
+      syncHead();
+      await sleep(4000);
+      proxy.mode = mode;
+      const report = await promoter.tick();
+      const outcome = backend(report.canaries);
+      if (outcome?.action !== 'rollback') observed.dataLost += 1; // a rollback that should be in Git is not
+      expect(outcome).toMatchObject({ outcome: 'committed', action: 'rollback' });
+      expect(outcome?.verdict?.cause).toBe('critical');
+      expect(git('log', '-1', '--format=%s', 'main')).toMatch(/^canary\(backend\): roll back/);
+      expect(proxy.seen.get(mode) ?? 0).toBeGreaterThan(0);
+      // And once the API answers again, the next tick is an ordinary one.
+      proxy.mode = 'pass';
+      syncHead();
+      const after = await promoter.tick();
+      expect(after.error).toBeUndefined();
+      expect(backend(after.canaries)?.outcome).toBe('held');
+    });
+  }, 60_000);
+
+  it('the tick has a deadline: Prometheus and Argo CD both hanging, the tick still ends and writes nothing', async () => {
+    await faultCase({ class: 'kubernetes', case: 'tick deadline with every dependency hanging' }, async (observed) => {
+      proxy.mode = 'pass';
+      await landCanary('ghcr.io/docuthinker/backend:9.1.0-bad');
+      syncHead();
+      expect(backend((await promoter.tick()).canaries)).toMatchObject({ outcome: 'committed', action: 'start' });
+      syncHead();
+      const hanging = createServer((req) => req.resume());
+      servers.push(hanging);
+      await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+      const config = parsePromoterConfig(
+        {
+          git: { url: remoteDir, workdir: join(dir, 'clone-deadline') },
+          prometheus: { url: `http://127.0.0.1:${(hanging.address() as AddressInfo).port}`, timeout: '10m', settle: '1s' },
+          argocd: { timeout: '10m' },
+          tickDeadline: '2s',
+        },
+        'deadline config',
+      );
+      const stuck = await createPromoter(config, silentLogger(), { kubeConfigYaml, env: cleanGitEnv(dir) });
+      proxy.mode = 'hang';
+      const before = head();
+      const report = await stuck.tick();
+      const outcome = backend(report.canaries);
+      if (outcome?.action === 'rollback' || outcome?.action === 'set-weight') observed.wrongPromotions += 1;
+      expect(outcome).toMatchObject({ outcome: 'held' });
+      expect(outcome?.reason).toMatch(/deadline/);
+      expect(head()).toBe(before);
+      proxy.mode = 'pass';
+    });
+  }, 60_000);
+});
