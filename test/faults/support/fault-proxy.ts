@@ -16,7 +16,7 @@ export interface FaultProxy {
 export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
   const target = new URL(upstream);
   const sockets = new Set<Socket>();
-  const proxy: FaultProxy = { url: '', mode: 'pass', seen: new Map(), close: async () => undefined };
+  const proxy: FaultProxy = { url: '', mode: 'pass', seen: new Map(), close: () => Promise.resolve() };
   const server: Server = createServer((req, res) => {
     const mode = proxy.mode;
     proxy.seen.set(mode, (proxy.seen.get(mode) ?? 0) + 1);
