@@ -1,6 +1,15 @@
 # The promoter image: built by .github/workflows/image.yml (no Docker engine runs on the dev machines).
+#
+# Base image. Pin it by digest for a reproducible build; the digest cannot be resolved on the dev
+# machines (no registry access), so it is a build argument. To pin or update it:
+#   docker buildx imagetools inspect node:20-bookworm-slim --format '{{json .Manifest.Digest}}'
+#   docker build --build-arg NODE_IMAGE=node:20-bookworm-slim@sha256:<that digest> .
+# and put the same value in .github/workflows/image.yml (build-args), so CI builds what was reviewed.
+# The image must be Node >= 20.19 (package.json engines) and Debian 12, for the apt pins below.
+ARG NODE_IMAGE=node:20-bookworm-slim
+
 # Build stage: install exactly the lock file, compile TypeScript, then drop dev dependencies.
-FROM node:20-bookworm-slim AS build
+FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -10,9 +19,13 @@ COPY src ./src
 RUN npx tsc -p tsconfig.image.json && npm prune --omit=dev
 
 # Runtime: Node 20 plus the git CLI (the promoter commits with real git), as an unprivileged user.
-FROM node:20-bookworm-slim
+# apt versions are explicit (Debian 12 bookworm, bookworm-security for ca-certificates); when Debian
+# supersedes one, `apt-cache policy git ca-certificates` in the base image shows the new version.
+FROM ${NODE_IMAGE}
+ARG GIT_VERSION=1:2.39.5-0+deb12u3
+ARG CA_CERTIFICATES_VERSION=20250419~deb12u2
 RUN apt-get update \
- && apt-get install -y --no-install-recommends git ca-certificates \
+ && apt-get install -y --no-install-recommends "git=${GIT_VERSION}" "ca-certificates=${CA_CERTIFICATES_VERSION}" \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 ENV NODE_ENV=production

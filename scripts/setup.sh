@@ -23,3 +23,13 @@ fi
 
 echo "setup: building" >&2
 npm run --silent build
+
+# `promoter` on the PATH: a global symlink to this checkout's dist/src/cli.js (npm link). Skipped
+# when a promoter is already on the PATH or PROMOTER_NO_LINK=1; otherwise use `npx promoter`.
+if [ -z "${PROMOTER_NO_LINK:-}" ] && ! command -v promoter >/dev/null 2>&1; then
+  if npm link --no-audit --no-fund --loglevel=error >/dev/null 2>&1; then
+    echo "setup: promoter is on the PATH ($(command -v promoter || echo "$(npm prefix -g)/bin/promoter"))" >&2
+  else
+    echo "setup: npm link failed (no write access to $(npm prefix -g)?); run the CLI as npx promoter" >&2
+  fi
+fi
