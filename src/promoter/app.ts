@@ -14,7 +14,8 @@ import { remoteUrlWithToken, type PromoterConfig } from './config.js';
 import type { KubernetesSource } from './kubernetes.js';
 import { createLeaderElector, kubernetesLeasePort, type LeaderElector } from './leader.js';
 import { processCloneDir, pushDelivery, removeStaleClones, type ClonePurpose } from './delivery.js';
-import { PermanentError } from '../errors.js';
+import { ConfigError } from '../errors.js';
+import { createGitHub, pullRequestDelivery, type GitHubAuth } from './github.js';
 import type { ArgoPort, DeliveryPort, MetricsPort } from './ports.js';
 import { reconcileOnce, type ReconcileDeps, type TickReport } from './reconcile.js';
 import { GitWorkspace } from './workspace.js';
@@ -40,9 +41,33 @@ export interface PromoterOverrides {
 export type Backend = 'prometheus' | 'argocd';
 
 /** The delivery the config asks for, over this process's workspace. */
-export function createDelivery(config: PromoterConfig, workspace: GitWorkspace): DeliveryPort {
-  if (config.delivery.mode === 'push') return pushDelivery(workspace);
-  throw new PermanentError('delivery.mode pull-request is not available in this build');
+export function createDelivery(config: PromoterConfig, workspace: GitWorkspace, logger: Logger, env: NodeJS.ProcessEnv = process.env, fetchImpl?: typeof fetch): DeliveryPort {
+  const { delivery } = config;
+  if (delivery.mode === 'push') return pushDelivery(workspace);
+  const github = delivery.github;
+  if (!github) throw new ConfigError('promoter config', ['delivery.github: required for pull-request delivery']);
+  let auth: GitHubAuth;
+  if (github.app) {
+    auth = { kind: 'app', appId: github.app.appId, installationId: github.app.installationId, privateKey: readFileSync(github.app.privateKeyFile, 'utf8') };
+  } else {
+    const token = env[github.tokenEnv];
+    if (!token) throw new ConfigError('promoter config', [`delivery.github: set ${github.tokenEnv} to a token (or configure delivery.github.app)`]);
+    auth = { kind: 'token', token };
+  }
+  const client = createGitHub({ apiUrl: github.apiUrl, owner: github.owner, repo: github.repo, auth, logger, ...(fetchImpl ? { fetch: fetchImpl } : {}) });
+  return pullRequestDelivery(
+    workspace,
+    client,
+    {
+      base: config.git.branch,
+      merge: delivery.merge,
+      rollbacks: delivery.rollbacks,
+      links: delivery.links,
+      identity: config.git.author,
+      ...(github.requiredChecks ? { requiredChecks: github.requiredChecks } : {}),
+    },
+    logger,
+  );
 }
 
 /** A secret file's trimmed content, re-read only when its mtime or size changes (a rotated token). */
@@ -176,7 +201,7 @@ export async function createPromoter(config: PromoterConfig, logger: Logger, ove
   };
   const deps: ReconcileDeps = {
     git: workspace,
-    delivery: createDelivery(config, workspace),
+    delivery: createDelivery(config, workspace, logger, overrides.env ?? process.env),
     argo,
     metrics: metricsPort(config, logger.child({ component: 'prometheus' }), overrides.fetch, (ok, error) => overrides.onBackend?.('prometheus', ok, error)),
     judge,

@@ -42,6 +42,8 @@ export interface Change extends FileChange {
   windows?: Window[];
   /** the weights once the change applies. */
   weights?: { stable: number; canary: number };
+  /** where the canary lives, for links and the step ladder in a pull request. */
+  target?: { service: string; namespace: string; application: string; argocdNamespace: string; steps: number[]; canaryFile: string };
 }
 
 export type PushOutcome =

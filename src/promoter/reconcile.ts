@@ -356,6 +356,11 @@ async function observe(deps: ReconcileDeps, policy: CanaryPolicy, file: string):
   return { policy, file, texts, state: readCanaryState(policy, texts) };
 }
 
+function targetOfPolicy(policy: CanaryPolicy): NonNullable<Change['target']> {
+  const { service, namespace, argocd, steps, deployments } = policy.spec;
+  return { service, namespace, application: argocd.application, argocdNamespace: argocd.namespace, steps: steps.map((s) => s.weight), canaryFile: deployments.canary.file };
+}
+
 /** The change an action makes, with its identity: what a push commits or a pull request proposes. */
 function changeFor(deps: ReconcileDeps, observed: Observed, action: Exclude<Action, { kind: 'hold' }>, analysis: JudgedAnalysis | undefined): Change {
   const { policy, texts, state } = observed;
@@ -372,6 +377,7 @@ function changeFor(deps: ReconcileDeps, observed: Observed, action: Exclude<Acti
     message: commitMessage({ canary: policy.metadata.name, state, action, ...(verdict ? { verdict } : {}) }),
     allowedPaths: writablePaths(policy),
     weights: { stable: 100 - canaryWeight, canary: canaryWeight },
+    target: targetOfPolicy(policy),
     ...(verdict ? { verdict } : {}),
     ...(analysis?.windows ? { windows: analysis.windows } : {}),
   };

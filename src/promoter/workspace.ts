@@ -198,6 +198,56 @@ export class GitWorkspace implements RepoReader {
     });
   }
 
+  /**
+   * Pull-request delivery: the change committed on the observed base tip and pushed to `branch` (the
+   * bot's own), with --force-with-lease on the sha last seen there (none: the branch must not exist).
+   * The clone stays on the base branch. `rejected`: someone else moved the branch since.
+   */
+  pushToBranch(change: FileChange, branch: string, lease: string | undefined): Promise<WorkspacePushOutcome> {
+    let paths: string[];
+    try {
+      checkBranch(branch);
+      paths = validateChange(change);
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+    return this.#exclusive(async () => {
+      const base = this.#head;
+      const sha = await this.#commitOnHead(change, paths);
+      if (sha === undefined) return { kind: 'no-op', sha: base };
+      const ref = `refs/heads/${branch}`;
+      try {
+        const push = await this.#git(['push', '--porcelain', '--no-verify', `--force-with-lease=${ref}:${lease ?? ''}`, 'origin', `${sha}:${ref}`], { okExitCodes: [1] });
+        const result = readPushResult(push, ref, `git push --force-with-lease origin ${ref}`, this.#redact);
+        if (result.kind === 'pushed') return { kind: 'pushed', sha };
+        if (result.kind === 'rejected') return { kind: 'rejected', reason: `${branch} moved since ${lease?.slice(0, 12) ?? 'it was found absent'}: ${result.summary}` };
+        return { kind: 'refused', reason: `push to ${branch} refused by the remote: ${result.summary}` };
+      } finally {
+        await this.#recover();
+      }
+    });
+  }
+
+  /** The sha of a branch on the remote, or undefined when it does not exist. */
+  remoteBranchSha(branch: string): Promise<string | undefined> {
+    checkBranch(branch);
+    return this.#exclusive(async () => {
+      const { stdout } = await this.#git(['ls-remote', 'origin', `refs/heads/${branch}`]);
+      return stdout.split(/\s/)[0] || undefined;
+    });
+  }
+
+  /** The newest commit at HEAD whose diff of `path` adds or removes a line `image: <image>` (the one that introduced it). */
+  introducingCommit(path: string, image: string): Promise<string | undefined> {
+    const relative = normalizeRepoPath(path);
+    if (relative === undefined) return Promise.reject(new PermanentError(`"${path}" is not a path inside the repository`));
+    const pattern = `image: ${image.replace(/[.[\]*^$\\]/g, '\\$&')}$`;
+    return this.#exclusive(async () => {
+      const { stdout } = await this.#git(['log', '-n1', '--format=%H', `-G${pattern}`, 'HEAD', '--', relative]);
+      return stdout.trim() || undefined;
+    });
+  }
+
   /** Commits on the branch, newest first (the status page's history reads their trailers). */
   log(options: { max?: number; paths?: readonly string[] } = {}): Promise<CommitInfo[]> {
     return this.#exclusive(async () => {

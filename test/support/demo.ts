@@ -4,6 +4,7 @@ import { createLogger, type Logger } from '../../src/logger.js';
 import { formatCanaryLine } from '../../src/promoter/report.js';
 import type { CanaryReport, TickReport } from '../../src/promoter/reconcile.js';
 import { DEMO_CANARY, Environment } from './environment.js';
+import { startGitHubServer, type GitHubTestServer } from './github-server.js';
 
 export interface DemoOptions {
   out: (line: string) => void;
@@ -13,6 +14,8 @@ export interface DemoOptions {
   timeoutSeconds?: number;
   goodImage?: string;
   badImage?: string;
+  /** push (default) or pull-request: decisions as pull requests on a loopback GitHub API, merged on green checks. */
+  delivery?: 'push' | 'pull-request';
 }
 
 export interface DemoResult {
@@ -34,7 +37,41 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
 
   out('Setting up on loopback: a bare Git remote seeded from gitops/ and argocd/, a real Prometheus,');
   out('a mesh simulator playing Istio + Argo CD, and the promoter (one tick per second).');
-  const env = await Environment.start({ logger });
+  let gh: GitHubTestServer | undefined;
+  const env = await Environment.start({
+    logger,
+    ...(options.delivery === 'pull-request'
+      ? {
+          beforePromoter: async (remoteDir: string) => {
+            const token = 'demo-token-not-a-secret';
+            gh = await startGitHubServer({ bareRepo: remoteDir, tokens: { [token]: 'docuthinker-promoter[bot]' }, ci: { contexts: ['merge-weight-change'], settleAfterMs: 500 } });
+            await gh.requireStatusChecks('main', ['merge-weight-change']);
+            return {
+              config: { delivery: { mode: 'pull-request', github: { apiUrl: gh.url, owner: gh.owner, repo: gh.repo }, links: { argocd: 'https://argocd.example.test', grafana: 'https://grafana.example.test/d/canary' } } },
+              env: { GITHUB_TOKEN: token },
+              close: () => gh?.close() ?? Promise.resolve(),
+            };
+          },
+        }
+      : {}),
+  });
+  if (gh) out(`  github      ${gh.url} (loopback GitHub API; merge-weight-change is a required check)`);
+  // Pull requests as they are opened, checked and merged (or closed).
+  const seen = new Map<number, string>();
+  const watchPulls = async () => {
+    if (!gh) return;
+    for (const pr of await gh.pullRequests()) {
+      const checks = pr.statuses.map((s) => `${s.context} ${s.state}`).join(', ') || 'no checks yet';
+      const key = `${pr.state}|${checks}`;
+      if (seen.get(pr.number) === key) continue;
+      if (!seen.has(pr.number)) {
+        out(`${elapsed()} PR #${pr.number} opened: ${pr.title}  [${pr.labels.join(', ')}]`);
+        for (const line of (pr.body ?? '').split('\n').filter((l) => l.trim() !== '').slice(1, 4)) out(`         | ${line.slice(0, 110)}`);
+      }
+      out(`${elapsed()} PR #${pr.number} ${pr.state === 'open' ? 'checks' : pr.state}: ${checks}${pr.mergeCommitSha ? ` -> ${pr.mergeCommitSha.slice(0, 10)} on main` : ''}`);
+      seen.set(pr.number, key);
+    }
+  };
   out(`  remote      ${env.remoteDir}`);
   out(`  prometheus  ${env.prometheus.url} (scraping the mesh at ${env.mesh.target} every 1s)`);
   out(`  argo cd     ${env.argo.url} (Kubernetes API for applications.argoproj.io)`);
@@ -55,6 +92,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       const report = await env.tick();
       if (report.error) out(`${elapsed()} tick error: ${report.error}`);
       for (const canary of report.canaries) if (canary.canary === DEMO_CANARY) show(canary);
+      await watchPulls();
       if (await done(report)) return;
       await sleep(1000);
     }

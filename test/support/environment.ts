@@ -32,6 +32,8 @@ export interface EnvironmentOptions {
   /** the analysis interval and minimum dwell per step written into the demo policy (seconds). */
   intervalSeconds?: number;
   minDwellSeconds?: number;
+  /** more promoter config (e.g. pull-request delivery) and env, given the seeded remote; started before the promoter. */
+  beforePromoter?: (remoteDir: string) => Promise<{ config?: Record<string, unknown>; env?: Record<string, string>; close?: () => Promise<void> }>;
 }
 
 export const defaultBehaviour = (_service: string, image: string): ArmBehaviour =>
@@ -63,6 +65,8 @@ export class Environment {
     readonly config: PromoterConfig,
     private readonly logger: Logger,
     private readonly observer: GitWorkspace,
+    private readonly promoterEnv: Record<string, string> = {},
+    private readonly closeExtra?: () => Promise<void>,
   ) {}
 
   static async start(options: EnvironmentOptions): Promise<Environment> {
@@ -111,8 +115,11 @@ export class Environment {
       cleanup.push(() => mesh.close());
       const prometheus = await startPrometheus({ targets: [mesh.target], scrapeIntervalSeconds: 1, logger: options.logger.child({ component: 'prometheus' }) });
       cleanup.push(() => prometheus.stop());
+      const extra = options.beforePromoter ? await options.beforePromoter(remoteDir) : {};
+      if (extra.close) cleanup.push(extra.close);
       const config = parsePromoterConfig(
         {
+          ...extra.config,
           git: { url: remoteDir, branch: 'main', workdir: join(dir, 'promoter-0') },
           prometheus: { url: prometheus.url, timeout: '5s', settle: '1s' },
           policies: ['gitops/apps/*/canary.yaml'],
@@ -121,7 +128,7 @@ export class Environment {
         },
         'demo config',
       );
-      const env = new Environment(dir, remoteDir, policies, argo, mesh, prometheus, config, options.logger, observer);
+      const env = new Environment(dir, remoteDir, policies, argo, mesh, prometheus, config, options.logger, observer, extra.env ?? {}, extra.close);
       await env.restartPromoter();
       return env;
     } catch (error) {
@@ -134,7 +141,7 @@ export class Environment {
   async restartPromoter(): Promise<Promoter> {
     this.generation += 1;
     const config = { ...this.config, git: { ...this.config.git, workdir: join(this.dir, `promoter-${this.generation}`) } };
-    this.promoter = await createPromoter(config, this.logger, { kubeConfigYaml: this.argo.kubeConfigYaml(), env: cleanGitEnv(this.dir) });
+    this.promoter = await createPromoter(config, this.logger, { kubeConfigYaml: this.argo.kubeConfigYaml(), env: { ...cleanGitEnv(this.dir), ...this.promoterEnv } });
     return this.promoter;
   }
 
@@ -187,7 +194,7 @@ export class Environment {
   }
 
   async close(): Promise<void> {
-    for (const step of [() => this.prometheus.stop(), () => this.mesh.close(), () => this.argo.close()]) {
+    for (const step of [() => this.prometheus.stop(), () => this.mesh.close(), () => this.argo.close(), ...(this.closeExtra ? [this.closeExtra] : [])]) {
       await step().catch(() => undefined);
     }
     await rm(this.dir, { recursive: true, force: true });
