@@ -10,6 +10,7 @@ import type { Logger } from '../logger.js';
 import type { Change, DeliveryPort, Identity, PushOutcome } from './ports.js';
 import {
   RESUMED_LABEL,
+  SUPERSEDED_LABEL,
   branchFor,
   checksVerdict,
   labelsFor,
@@ -149,6 +150,7 @@ export function pullRequestDelivery(workspace: GitWorkspace, github: GitHub, set
 
   async function closeWithComment(pr: OpenPull, text: string): Promise<void> {
     await comment(pr.number, text);
+    await github.call(`label #${pr.number}`, (o) => o.rest.issues.addLabels({ owner, repo, issue_number: pr.number, labels: [SUPERSEDED_LABEL] }));
     await github.call(`close #${pr.number}`, (o) => o.rest.pulls.update({ owner, repo, pull_number: pr.number, state: 'closed' }));
   }
 
@@ -229,7 +231,7 @@ export function pullRequestDelivery(workspace: GitWorkspace, github: GitHub, set
     if (!open) {
       const [last] = await pulls(branch, 'closed');
       const lastMeta = parseMetadata(last?.body);
-      if (last && !last.merged_at && lastMeta?.canary === change.canary && !last.labels.some((l) => l.name === RESUMED_LABEL)) {
+      if (last && !last.merged_at && lastMeta?.canary === change.canary && !last.labels.some((l) => l.name === RESUMED_LABEL || l.name === SUPERSEDED_LABEL)) {
         if (change.decision === 'resume') {
           await github.call(`label #${last.number}`, (o) => o.rest.issues.addLabels({ owner, repo, issue_number: last.number, labels: [RESUMED_LABEL] }));
         } else if (!change.urgent) {

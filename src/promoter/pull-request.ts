@@ -11,6 +11,8 @@ export const BRANCH_PREFIX = 'promoter/';
 export const WEIGHT_CHANGE_LABEL = 'delivery/weight-change';
 /** Put on a closed pull request by `promoter resume`: its close no longer holds the canary. */
 export const RESUMED_LABEL = 'promoter/resumed';
+/** Put on a pull request the promoter closed itself (superseded): its close holds nothing. */
+export const SUPERSEDED_LABEL = 'promoter/superseded';
 /** The commit status / check run context for a canary. */
 export const statusContext = (canary: string): string => `promoter/${canary}`;
 
