@@ -53,7 +53,7 @@ type Client = InstanceType<typeof ThrottledOctokit>;
 /** The error for a failed call, rebuilt from status and message only: Octokit's own carries the request. */
 function gitHubError(what: string, error: unknown, secrets: readonly string[]): Error {
   const status = typeof (error as { status?: unknown }).status === 'number' ? (error as { status: number }).status : undefined;
-  let message = `${what}: ${status !== undefined ? `HTTP ${status} ` : ''}${errorMessage(error).split('\n')[0] ?? ''}`;
+  let message = `${what}: ${status !== undefined ? `HTTP ${status} ` : ''}${errorMessage(error).replace(/\s*\n\s*/g, ' ').slice(0, 500)}`;
   for (const secret of secrets) if (secret.length >= 4) message = message.split(secret).join('***');
   return status === undefined || status >= 500 || status === 429 ? new GitHubTransientError(message) : new GitHubPermanentError(message);
 }
