@@ -145,14 +145,22 @@ describe('pull-request delivery end to end', () => {
     await gh.settleCi();
     await tickUntil((s) => s.canaryWeight === 5, 60);
     await gh.protectBranch('main');
+    const head = (await env.log(1))[0]?.sha;
     const outcome = await operate('abort');
-    expect(outcome).toMatchObject({ kind: 'proposed' });
-    const [pr] = (await backendPulls()).filter((p) => p.state === 'open');
-    expect(pr?.labels).toContain('step:rollback-from-5');
+    // A pull request instead of the refused push: merged at once when its checks are already green, else by auto-merge.
+    expect(['proposed', 'committed']).toContain(outcome.kind);
+    const pr = (await backendPulls()).find((p) => p.labels.includes('step:rollback-from-5'));
+    expect(pr?.head).toBe('promoter/backend');
+    expect(pr?.user).toBe('docuthinker-promoter[bot]');
     for (let i = 0; i < 50 && (await gh.pullRequest(pr!.number)).state !== 'merged'; i++) await sleep(200);
     expect((await gh.pullRequest(pr!.number)).state).toBe('merged');
     expect(logs.join('')).toMatch(/direct rollback refused by branch protection/);
     expect((await state()).phase).toBe('failed');
+    // The rollback reached main only through the merge: nothing was pushed past the protection.
+    const log = await env.log(3);
+    expect(log[0]?.trailers['Promoter-Decision']).toBe('rollback');
+    expect(log.map((c) => c.sha)).not.toContain(undefined);
+    expect(log[1]?.sha).toBe(head);
   }, 120_000);
 
   it('never shows the token, and all traffic matched the OpenAPI description', async () => {
