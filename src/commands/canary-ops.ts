@@ -3,7 +3,8 @@ import { rm } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
 import { errorMessage } from '../errors.js';
-import { createPromoter } from '../promoter/app.js';
+import { createNotifier, createPromoter } from '../promoter/app.js';
+import { operationNotification } from '../promoter/notifications.js';
 import { applyOperation, type Operation } from '../promoter/operations.js';
 import type { Identity } from '../promoter/ports.js';
 import { commandLogger, EXIT, loadConfigOrExit } from './common.js';
@@ -47,11 +48,13 @@ export function registerCanaryOps(program: Command): void {
       .action(async (canary: string, options: { config?: string; reason: string; author?: string; retryFailed?: boolean }) => {
         const config = loadConfigOrExit(options.config);
         if (!config) return;
+        const logger = commandLogger(config, 'warn');
+        const notifier = createNotifier(config, logger);
         let clone: string | undefined;
         try {
           const person = parsePerson(options.author);
           // A clone of its own, removed afterwards: a running `promoter run` keeps working in its own.
-          const promoter = await createPromoter(config, commandLogger(config, 'warn'), { purpose: 'person' });
+          const promoter = await createPromoter(config, logger, { purpose: 'person' });
           clone = promoter.workspace.dir;
           const effective: Operation = op === 'promote' && options.retryFailed ? 'retry-failed' : op;
           const outcome = await applyOperation(promoter.deps, { globs: config.policies, canary, op: effective, reason: options.reason, maxAttempts: config.maxPushAttempts, person });
@@ -62,6 +65,10 @@ export function registerCanaryOps(program: Command): void {
                 ? `${outcome.subject}: ${outcome.reason}\n`
                 : `${op}: already so at HEAD, nothing to commit\n`,
           );
+          // After the commit: the webhook is told, and the command waits for it (bounded by timeout and retries) before exiting.
+          const notification = operationNotification(canary, effective, outcome, { person, reason: options.reason });
+          if (notification) notifier.notify([notification]);
+          await notifier.drain();
         } catch (error) {
           process.stderr.write(`promoter ${op}: ${errorMessage(error)}\n`);
           process.exitCode = EXIT.failure;

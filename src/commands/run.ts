@@ -1,8 +1,9 @@
 // `promoter run`: the service (ticks on a schedule, serves the status page and /metrics).
 import type { Command } from 'commander';
 import { errorMessage } from '../errors.js';
-import { createLeaderElectorFor, createPromoter } from '../promoter/app.js';
+import { createLeaderElectorFor, createNotifier, createPromoter } from '../promoter/app.js';
 import { canaryHistory } from '../promoter/history.js';
+import type { TickReport } from '../promoter/reconcile.js';
 import { formatTickReport } from '../promoter/report.js';
 import { startScheduler } from '../promoter/scheduler.js';
 import { newRunRecord, parseListen, recordTick, recordTickStart, startStatusServer } from '../promoter/status-server.js';
@@ -43,9 +44,16 @@ Logs are JSON lines (pino) on stdout; tokens are redacted. While running it serv
       try {
         const record = newRunRecord();
         const promoter = await createPromoter(config, logger, { onBackend: (backend, ok) => (backend === 'prometheus' ? record.metrics.prometheusQuery(ok) : undefined) });
+        // Enqueued after a tick, sent in the background: a webhook never delays a decision. A dry run tells nobody.
+        const notifier = createNotifier(config, logger, record.metrics);
+        const notify = (report: TickReport): void => {
+          if (!options.dryRun) notifier.notifyTick(report, Date.now() / 1000);
+        };
         if (options.once) {
           const report = await promoter.tick({ dryRun: options.dryRun ?? false });
+          notify(report);
           process.stderr.write(`${formatTickReport(report, { verbose: true })}\n`);
+          await notifier.drain();
           process.exitCode = report.error || report.canaries.some((c) => c.outcome === 'error') ? EXIT.findings : EXIT.ok;
           return;
         }
@@ -74,6 +82,7 @@ Logs are JSON lines (pino) on stdout; tokens are redacted. While running it serv
             const started = performance.now();
             const report = await promoter.tick({ dryRun: options.dryRun ?? false, ...(mayWrite ? { mayWrite } : {}) });
             recordTick(record, report, (performance.now() - started) / 1000);
+            notify(report);
           },
         });
         // Ready only while ticks keep finishing; alive unless one tick outlived its deadline twice.
@@ -85,6 +94,7 @@ Logs are JSON lines (pino) on stdout; tokens are redacted. While running it serv
         });
         await scheduler.stopped;
         await elector?.stop();
+        await notifier.drain();
         await server?.close();
       } catch (error) {
         logger.fatal({ error: errorMessage(error) }, 'promoter cannot start');

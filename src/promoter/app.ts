@@ -19,6 +19,8 @@ import { createGitHub, pullRequestDelivery, type GitHubAuth } from './github.js'
 import type { ArgoPort, DeliveryPort, MetricsPort } from './ports.js';
 import { reconcileOnce, type ReconcileDeps, type TickReport } from './reconcile.js';
 import { GitWorkspace } from './workspace.js';
+import type { PromoterMetrics } from './metrics.js';
+import { Notifier } from './notifications.js';
 
 export interface Promoter {
   tick(options?: { dryRun?: boolean; historySeconds?: number; mayWrite?: () => boolean }): Promise<TickReport>;
@@ -165,6 +167,20 @@ export function createLeaderElectorFor(config: PromoterConfig, logger: Logger, o
       renewPeriodSeconds: election.renewPeriod,
     },
     logger,
+  });
+}
+
+/** The webhook notifier from config.notifications (sends nothing when no webhook is set). */
+export function createNotifier(config: PromoterConfig, logger: Logger, metrics?: PromoterMetrics, fetchImpl: typeof fetch = fetch): Notifier {
+  const n = config.notifications;
+  return new Notifier({
+    webhooks: n.webhooks,
+    fetch: fetchImpl,
+    logger: logger.child({ component: 'notifications' }),
+    ...(metrics ? { metrics } : {}),
+    queueLimit: n.queueLimit,
+    attempts: n.attempts,
+    backoffMs: n.backoff * 1000,
   });
 }
 

@@ -5,6 +5,7 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { durationSeconds } from '../analysis/settings.js';
 import { ConfigError } from '../errors.js';
+import { NOTIFICATION_EVENTS } from './notifications.js';
 
 export const promoterConfigSchema = z
   .object({
@@ -148,6 +149,25 @@ export const promoterConfigSchema = z
         message: 'pull-request delivery needs delivery.github (owner, repo, and a token or an app)',
         path: ['github'],
       }),
+    notifications: z
+      .object({
+        webhooks: z
+          .array(
+            z
+              .object({
+                url: z.string().url().describe('a Slack-compatible incoming webhook; its path is a secret and is never logged (only the origin)'),
+                events: z.array(z.enum(NOTIFICATION_EVENTS)).min(1).optional().describe('only these events; default all'),
+                timeout: durationSeconds.default(5).describe('per request; a target that does not answer in time is abandoned and retried'),
+              })
+              .strict(),
+          )
+          .default([]),
+        queueLimit: z.number().int().min(1).default(100).describe('messages waiting per target; beyond it the oldest is dropped and counted'),
+        attempts: z.number().int().min(1).max(10).default(3).describe('tries per message, with exponential backoff between them'),
+        backoff: durationSeconds.default(1).describe('the first retry delay; doubled on each further retry'),
+      })
+      .strict()
+      .default({ webhooks: [], queueLimit: 100, attempts: 3, backoff: 1 }),
     policies: z.array(z.string().min(1)).min(1).default(['gitops/apps/*/canary.yaml']),
     schedule: z
       .string()
