@@ -5,6 +5,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +28,9 @@ let home: string;
 let remoteDir: string;
 let argo: FakeArgoCd;
 let prometheus: PrometheusProcess;
+/** a loopback Slack-style webhook: what the CLI posted to it. */
+let webhook: Server;
+const posted: { text: string }[] = [];
 const configs: Record<'good' | 'noKube' | 'noProm', string> = { good: '', noKube: '', noProm: '' };
 
 const git = (...args: string[]) => execFileSync('git', [`--git-dir=${remoteDir}`, ...args], { env: cleanGitEnv(dir), encoding: 'utf8' });
@@ -56,6 +60,7 @@ async function writeConfig(name: keyof typeof configs, prometheusUrl: string, ku
     `git: { url: ${remoteDir}, workdir: ${join(dir, `clone-${name}`)}, author: { name: Dana Developer, email: dana@example.test } }`,
     `prometheus: { url: "${prometheusUrl}", timeout: 3s, settle: 1s }`,
     ...(kubeconfig ? [`argocd: { kubeconfig: ${kubeconfig} }`] : []),
+    `notifications: { webhooks: [{ url: "http://127.0.0.1:${(webhook.address() as AddressInfo).port}/services/T0/B0/secret", timeout: 5s }] }`,
     'logLevel: debug',
   ];
   await writeFile(file, `${lines.join('\n')}\n`);
@@ -75,6 +80,15 @@ beforeAll(async () => {
     ],
   });
   prometheus = await startPrometheus({ targets: [], scrapeIntervalSeconds: 1 });
+  webhook = createHttpServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      posted.push(JSON.parse(Buffer.concat(chunks).toString('utf8')) as { text: string });
+      res.writeHead(200).end('ok');
+    });
+  });
+  await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
   const kubeconfig = join(dir, 'kubeconfig');
   await writeFile(kubeconfig, argo.kubeConfigYaml());
   await writeConfig('good', prometheus.url, kubeconfig);
@@ -84,6 +98,8 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
+  webhook?.closeAllConnections();
+  await new Promise((resolve) => (webhook ? webhook.close(resolve) : resolve(undefined)));
   await prometheus?.stop();
   await argo?.close();
   if (dir) await rm(dir, { recursive: true, force: true });
@@ -132,6 +148,7 @@ describe('promoter status / history / operations through the real CLI', { timeou
     const result = await promoter('run', '--once', '--config', configs.good);
     expect(result.status).toBe(0);
     expect(result.stderr).toContain('canary(backend): start ghcr.io/docuthinker/backend:9.9.9 at 5%');
+    expect(posted.some((m) => m.text.includes('canary backend started'))).toBe(true);
     // Logs are JSON lines on stderr, beside the tick report.
     const lines = result.stderr.split('\n').filter((l) => l.startsWith('{'));
     expect(lines.length).toBeGreaterThan(2);
@@ -177,6 +194,7 @@ describe('promoter status / history / operations through the real CLI', { timeou
   it('analyze --canary on a paused canary says which pause, who set it and why', async () => {
     const paused = await promoter('pause', 'backend', '--author', DANA, '--config', configs.good, '--reason', 'database migration until 14:00');
     expect(paused.status).toBe(0);
+    expect(posted.some((m) => m.text.includes('Dana Developer <dana@example.test> ran pause on canary backend'))).toBe(true);
     const byAnnotation = await promoter('analyze', '--canary', 'backend', '--config', configs.good);
     expect(byAnnotation.status).toBe(0);
     expect(byAnnotation.stdout).toMatch(/paused by the delivery\.docuthinker\.io\/paused: "true" annotation on the VirtualService \(gitops\/istio\/traffic-management\/virtualservices\/backend\.yaml\); set by Dana Developer <dana@example\.test> on \S+ in [0-9a-f]{10}; reason: database migration until 14:00\./);
