@@ -49,6 +49,18 @@ async function landCanary(image: string): Promise<void> {
   await commitToRemote(remoteDir, { [CANARY]: edited }, `CI lands ${image}`);
 }
 
+/** Waits (bounded) until Prometheus holds `count` samples of the exporter's series: the first case
+ * must not start its canary before there is any history, or its windows are empty, not bad. */
+async function waitForScrapes(url: string, count: number): Promise<void> {
+  const query = encodeURIComponent('min(count_over_time(istio_requests_total[1m]))');
+  for (let attempt = 0; attempt < 60; attempt += 1) {
+    const body = (await (await fetch(`${url}/api/v1/query?query=${query}`)).json()) as { data?: { result?: { value?: [number, string] }[] } };
+    if (Number(body.data?.result?.[0]?.value?.[1] ?? 0) >= count) return;
+    await sleep(500);
+  }
+  throw new Error(`Prometheus at ${url} did not scrape the exporter ${count} times within 30 s`);
+}
+
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'faults-kubernetes-'));
   ({ remoteDir } = await createSeededRemote({ dir, seedFrom: ['gitops'], sourceRoot: repoRoot() }));
@@ -67,6 +79,7 @@ beforeAll(async () => {
     { service: 'backend', namespace: 'docuthinker-prod', stable: (n) => 1000 * n, stableErrors: (n) => n, canary: (n) => 100 * n, canaryErrors: (n) => 40 * n },
   ]);
   prometheus = await startPrometheus({ targets: [exporter.target], scrapeIntervalSeconds: 1 });
+  await waitForScrapes(prometheus.url, 3);
   const config = parsePromoterConfig(
     {
       git: { url: remoteDir, workdir: join(dir, 'clone') },
