@@ -1,12 +1,15 @@
 # The promoter image: built by .github/workflows/image.yml (no Docker engine runs on the dev machines).
 #
-# Base image. Pin it by digest for a reproducible build; the digest cannot be resolved on the dev
-# machines (no registry access), so it is a build argument. To pin or update it:
-#   docker buildx imagetools inspect node:20-bookworm-slim --format '{{json .Manifest.Digest}}'
-#   docker build --build-arg NODE_IMAGE=node:20-bookworm-slim@sha256:<that digest> .
-# and put the same value in .github/workflows/image.yml (build-args), so CI builds what was reviewed.
-# The image must be Node >= 20.19 (package.json engines) and Debian 12, for the apt pins below.
-ARG NODE_IMAGE=node:20-bookworm-slim
+# Base image, pinned by digest so a rebuild gets the same bytes (a moved tag cannot change it).
+# node:20.19.5-bookworm-slim (Node >= 20.19 as package.json engines ask; Debian 12 for the apt pins
+# below). The dev machines have no registry access, so the digest was taken from public Dockerfiles
+# that pin the same tag (several independent repositories agree on it; one records it as the
+# multi-platform index digest resolved from Docker Hub). To refresh it, on a machine with registry access:
+#   docker buildx imagetools inspect node:20.19.5-bookworm-slim --format '{{json .Manifest.Digest}}'
+# (to verify), or the same for a newer node:20.x-bookworm-slim tag (to update); put the tag and the
+# index digest here, then check the apt versions below with `apt-cache policy` in that image.
+# test/container-image.test.ts fails if a FROM is not pinned by digest or an apt version is loose.
+ARG NODE_IMAGE=node:20.19.5-bookworm-slim@sha256:9e70124bd00f47dd023e349cd587132ae61892acc0e47ed641416c3e18f401c3
 
 # Build stage: install exactly the lock file, compile TypeScript, then drop dev dependencies.
 FROM ${NODE_IMAGE} AS build
