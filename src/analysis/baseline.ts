@@ -1,6 +1,6 @@
 // Stable's latency histogram before a canary started: the arm-blind distribution the judge
 // chooses its slow-request edges from. One instant query per selector group and start time.
-import { DURATION_BUCKET_METRIC, groupMatchers, groupTargets, leLabelSpellings, matchAny, parseLe, type CanaryTarget } from './istio-queries.js';
+import { DURATION_BUCKET_METRIC, clusterLabelOf, groupMatchers, groupTargets, leLabelSpellings, matchAny, parseLe, type CanaryTarget } from './istio-queries.js';
 import type { PrometheusClient } from './prometheus.js';
 import type { LatencyCounts } from './types.js';
 
@@ -21,7 +21,10 @@ export function baselineQuery(targets: readonly CanaryTarget[], seconds: number,
   const { serviceLabel, namespaceLabel } = group.selector;
   const les = [...latencyBucketsMs.flatMap(leLabelSpellings), '+Inf'];
   const selector = [...groupMatchers(group, ['stable']), matchAny('le', les)].join(', ');
-  return `sum by (${serviceLabel}, ${namespaceLabel}, le) (increase(${DURATION_BUCKET_METRIC}{${selector}}[${Math.max(1, Math.round(seconds))}s]))`;
+  // A multi-cluster canary's clusters each choose their own edges: the cluster label stays in the sum.
+  const clusterLabel = clusterLabelOf(targets[0]!);
+  const by = [serviceLabel, namespaceLabel, ...(clusterLabel !== undefined ? [clusterLabel] : []), 'le'].join(', ');
+  return `sum by (${by}) (increase(${DURATION_BUCKET_METRIC}{${selector}}[${Math.max(1, Math.round(seconds))}s]))`;
 }
 
 /**
@@ -52,6 +55,7 @@ export async function fetchBaselines(
         let seen = false;
         for (const sample of samples) {
           if (sample.labels[serviceLabel] !== target.service || sample.labels[namespaceLabel] !== target.namespace) continue;
+          if (target.cluster?.label !== undefined && sample.labels[target.cluster.label] !== target.cluster.name) continue;
           if (!Number.isFinite(sample.value)) continue;
           const edge = parseLe(sample.labels.le);
           const value = Math.max(0, Math.round(sample.value));

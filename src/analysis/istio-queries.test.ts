@@ -158,3 +158,31 @@ describe('label names from a policy', () => {
     expect(query).toContain('destination_service_name="x\\"} or vector(1) or up{x=\\""');
   });
 });
+
+describe('a multi-cluster canary on one endpoint', () => {
+  const inCluster = (name: string, cluster: string, label = 'cluster'): CanaryTarget => ({ ...target(name), name: `${name}@${cluster}`, cluster: { name: cluster, label } });
+
+  it('carries every cluster in one query, with one more matcher', () => {
+    const groups = groupTargets([inCluster('backend', 'east'), inCluster('backend', 'west'), target('frontend')]);
+    expect(groups).toHaveLength(2);
+    expect(requestsQuery(groups[0]!)).toContain('cluster=~"east|west"');
+    expect(requestsQuery(groups[1]!)).not.toContain('cluster');
+  });
+
+  it("classifies a series to its own cluster's target only", () => {
+    const [group] = groupTargets([inCluster('backend', 'east'), inCluster('backend', 'west')]);
+    const labels = { reporter: 'destination', destination_service_name: 'backend', destination_workload_namespace: 'docuthinker-prod', destination_canonical_revision: 'canary', cluster: 'west' };
+    expect(classifySeries(labels, group!)?.targets.map((t) => t.name)).toEqual(['backend@west']);
+    expect(classifySeries({ ...labels, cluster: 'north' }, group!)).toBeUndefined();
+  });
+
+  it('refuses a cluster label that is not a Prometheus label name', () => {
+    const [group] = groupTargets([inCluster('backend', 'east', 'cluster"} or vector(1) #')]);
+    expect(() => requestsQuery(group!)).toThrow(InvalidLabelNameError);
+  });
+
+  it("a cluster's own endpoint needs no cluster matcher", () => {
+    const [group] = groupTargets([{ ...target('backend'), name: 'backend@east', cluster: { name: 'east' } }]);
+    expect(requestsQuery(group!)).not.toContain('east');
+  });
+});

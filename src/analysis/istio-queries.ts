@@ -7,12 +7,23 @@ import { LABEL_NAME, type PrometheusSelector } from './settings.js';
 export const REQUESTS_METRIC = 'istio_requests_total';
 export const DURATION_BUCKET_METRIC = 'istio_request_duration_milliseconds_bucket';
 
+/** The cluster one target of a multi-cluster canary is judged in. */
+export interface TargetCluster {
+  name: string;
+  /**
+   * the label whose value is `name` on a shared query endpoint (one more matcher, and one more `by`
+   * label when batched); absent when the target's endpoint serves that cluster alone.
+   */
+  label?: string;
+}
+
 export interface CanaryTarget {
-  /** the policy name; the key of every per-canary result. */
+  /** the policy name (policy@cluster for one cluster of a multi-cluster canary); the key of every per-canary result. */
   name: string;
   service: string;
   namespace: string;
   selector: PrometheusSelector;
+  cluster?: TargetCluster;
 }
 
 /** Escapes a value for a double-quoted PromQL string: backslash, double quote, newline. */
@@ -86,11 +97,16 @@ export interface TargetGroup {
   targets: CanaryTarget[];
 }
 
-/** Groups canaries by their selector settings, in first-seen order. */
+/** The cluster label of a target, when its cluster is told apart by a label. */
+export function clusterLabelOf(target: CanaryTarget): string | undefined {
+  return target.cluster?.label;
+}
+
+/** Groups canaries by their selector settings (and cluster label), in first-seen order. */
 export function groupTargets(targets: readonly CanaryTarget[]): TargetGroup[] {
   const groups = new Map<string, TargetGroup>();
   for (const target of targets) {
-    const key = selectorGroupKey(target.selector);
+    const key = `${selectorGroupKey(target.selector)}|${clusterLabelOf(target) ?? ''}`;
     const group = groups.get(key);
     if (group) group.targets.push(target);
     else groups.set(key, { selector: target.selector, targets: [target] });
@@ -108,6 +124,10 @@ export function groupMatchers(group: TargetGroup, arms: readonly Arm[] = ['stabl
     matchAny(selector.namespaceLabel, targets.map((t) => t.namespace)),
     matchAny(selector.armLabel, armValues),
   ];
+  // A multi-cluster canary on one endpoint: its clusters are told apart by a label (groupTargets
+  // keeps one label per group), so the same batched query carries every cluster.
+  const clusterLabel = targets[0] ? clusterLabelOf(targets[0]) : undefined;
+  if (clusterLabel !== undefined) matchers.push(matchAny(clusterLabel, targets.map((t) => t.cluster?.name ?? '')));
   // Envoy joins several flags with commas, so FI can sit anywhere in the value.
   if (selector.excludeFaultInjected) matchers.push('response_flags!~".*FI.*"');
   return matchers;
@@ -143,7 +163,9 @@ export function classifySeries(
   if (!arm) return undefined;
   const service = labels[selector.serviceLabel];
   const namespace = labels[selector.namespaceLabel];
-  const targets = group.targets.filter((t) => t.service === service && t.namespace === namespace);
+  const targets = group.targets.filter(
+    (t) => t.service === service && t.namespace === namespace && (t.cluster?.label === undefined || labels[t.cluster.label] === t.cluster.name),
+  );
   return targets.length > 0 ? { targets, arm } : undefined;
 }
 

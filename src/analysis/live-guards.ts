@@ -20,11 +20,12 @@ export function canaryP99Query(target: CanaryTarget, spanSeconds: number, endUni
   return `histogram_quantile(0.99, sum by (le) (increase(${DURATION_BUCKET_METRIC}{${armSelector(target, 'canary')}}[${spanSeconds}s]${at})))`;
 }
 
-const PLACEHOLDER = /\$(service|namespace|canary|stable|interval)\b/g;
+const PLACEHOLDER = /\$(service|namespace|canary|stable|interval|cluster)\b/g;
 
 /**
- * A custom check's PromQL with $service, $namespace, $canary, $stable (label values, escaped for a
- * double-quoted string) and $interval (the analysis interval as a range duration, e.g. "60s").
+ * A custom check's PromQL with $service, $namespace, $canary, $stable, $cluster (label values, escaped
+ * for a double-quoted string; $cluster is the cluster's name in a multi-cluster canary, else empty)
+ * and $interval (the analysis interval as a range duration, e.g. "60s").
  */
 export function substituteCheckQuery(query: string, target: CanaryTarget, intervalSeconds: number): string {
   const values: Record<string, string> = {
@@ -33,6 +34,7 @@ export function substituteCheckQuery(query: string, target: CanaryTarget, interv
     canary: escapeLabelValue(target.selector.canaryValue),
     stable: escapeLabelValue(target.selector.stableValue),
     interval: `${Math.max(1, Math.round(intervalSeconds))}s`,
+    cluster: escapeLabelValue(target.cluster?.name ?? ''),
   };
   return query.replace(PLACEHOLDER, (_, name: string) => values[name] ?? '');
 }

@@ -54,6 +54,9 @@ export const prometheusSelectorSchema = z
     armLabel: labelName
       .default('destination_canonical_revision')
       .describe('the Istio label whose value tells stable and canary apart'),
+    clusterLabel: labelName
+      .default('cluster')
+      .describe("a multi-cluster canary (spec.argocd.clusters) on one query endpoint: the label whose value is the cluster's name, e.g. cluster (an external label under Thanos or Mimir) or destination_cluster (Istio's own)"),
     stableValue: z.string().default('stable'),
     canaryValue: z.string().default('canary'),
     excludeFaultInjected: z
@@ -67,7 +70,7 @@ export type PrometheusSelector = z.output<typeof prometheusSelectorSchema>;
 export const customCheckSchema = z
   .object({
     name: z.string().min(1),
-    query: z.string().min(1).describe('PromQL returning one number; $canary, $stable, $service, $namespace and $interval are substituted'),
+    query: z.string().min(1).describe('PromQL returning one number; $canary, $stable, $service, $namespace, $cluster and $interval are substituted'),
     op: z.enum(['<=', '>=', '<', '>']).default('<='),
     threshold: z.number(),
   })

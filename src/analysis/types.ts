@@ -86,6 +86,8 @@ export interface Evidence {
   guards: GuardOutcome[];
   /** the averaged e-value over the metrics (log E, rollback at log(1/alpha)). */
   combined?: { logE: number; logThreshold: number };
+  /** the cluster these counts are from, in a multi-cluster canary. */
+  cluster?: string;
   /** the slow-request edges and where they came from; 'pending' while the first windows choose them. */
   latencyEdges?: { source: 'fixed' | 'baseline' | 'pooled' | 'pending'; edgesMs: number[]; requests: number };
 }
@@ -101,6 +103,17 @@ export interface Verdict {
   /** set on rollbacks. */
   cause?: RollbackCause;
   /** one sentence a person can read in a commit message or a log line. */
+  reason: string;
+  evidence: Evidence;
+  /** a multi-cluster canary: each cluster's own verdict, in the policy's order (the evidence above is the deciding cluster's). */
+  clusters?: ClusterVerdict[];
+}
+
+/** One cluster's verdict within a multi-cluster canary: its canary judged against its own stable. */
+export interface ClusterVerdict {
+  cluster: string;
+  decision: Decision;
+  cause?: RollbackCause;
   reason: string;
   evidence: Evidence;
 }

@@ -5,18 +5,18 @@ import { hostname } from 'node:os';
 import { fetchBaselines } from '../analysis/baseline.js';
 import { judge } from '../analysis/judge.js';
 import { evaluateLiveGuards } from '../analysis/live-guards.js';
-import { createPrometheusClient, type PrometheusClientOptions } from '../analysis/prometheus.js';
+import { createPrometheusClient, type PrometheusClient, type PrometheusClientOptions } from '../analysis/prometheus.js';
 import { fetchWindows } from '../analysis/windows.js';
 import type { LatencyCounts } from '../analysis/types.js';
 import type { Logger } from '../logger.js';
 import { createArgoCdClient, syncGate } from './argocd.js';
-import { remoteUrlWithToken, type PromoterConfig } from './config.js';
+import { remoteUrlWithToken, type EndpointConfig, type PromoterConfig } from './config.js';
 import type { KubernetesSource } from './kubernetes.js';
 import { createLeaderElector, kubernetesLeasePort, type LeaderElector } from './leader.js';
 import { processCloneDir, pushDelivery, removeStaleClones, type ClonePurpose } from './delivery.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, errorMessage } from '../errors.js';
 import { createGitHub, pullRequestDelivery, type GitHubAuth } from './github.js';
-import type { ArgoPort, DeliveryPort, MetricsPort } from './ports.js';
+import { PartialMetricsError, type ArgoPort, type CanaryTarget, type DeliveryPort, type MetricsPort } from './ports.js';
 import { reconcileOnce, type ReconcileDeps, type TickReport } from './reconcile.js';
 import { GitWorkspace } from './workspace.js';
 import type { PromoterMetrics } from './metrics.js';
@@ -88,7 +88,7 @@ export function fileSecret(path: string): () => string {
 }
 
 /** Headers, credentials and CA for a Prometheus-compatible backend (Thanos Querier, Mimir, VictoriaMetrics). */
-export function backendAccess(prometheus: PromoterConfig['prometheus']): Pick<PrometheusClientOptions, 'headers' | 'authorization' | 'caPem'> {
+export function backendAccess(prometheus: Pick<EndpointConfig, 'headers' | 'bearerTokenFile' | 'basicAuth' | 'tls'>): Pick<PrometheusClientOptions, 'headers' | 'authorization' | 'caPem'> {
   const access: Pick<PrometheusClientOptions, 'headers' | 'authorization' | 'caPem'> = {};
   if (Object.keys(prometheus.headers).length > 0) access.headers = prometheus.headers;
   if (prometheus.bearerTokenFile !== undefined) {
@@ -103,15 +103,63 @@ export function backendAccess(prometheus: PromoterConfig['prometheus']): Pick<Pr
   return access;
 }
 
-export function metricsPort(config: PromoterConfig, logger: Logger, fetchImpl?: typeof fetch, onQuery?: (ok: boolean, error?: unknown) => void): MetricsPort {
-  const client = createPrometheusClient({
-    baseUrl: config.prometheus.url,
-    timeoutMs: config.prometheus.timeout * 1000,
-    maxResponseBytes: config.prometheus.maxResponseBytes,
-    logger,
-    ...(fetchImpl ? { fetch: fetchImpl } : {}),
-    ...backendAccess(config.prometheus),
+/** Where a target's metrics come from: the main endpoint, or its cluster's own (which needs no cluster label). */
+interface Route {
+  /** '' for the main endpoint, else the cluster's name. */
+  endpoint: string;
+  client: PrometheusClient;
+  target: CanaryTarget;
+}
+
+/**
+ * Runs `work` once per endpoint with that endpoint's targets and merges the results by target name.
+ * When some endpoints fail and others answer, a PartialMetricsError carries what did answer.
+ */
+async function perEndpoint<T>(routes: Route[], work: (client: PrometheusClient, routes: Route[]) => Promise<Map<string, T>>): Promise<Map<string, T>> {
+  const byEndpoint = new Map<string, Route[]>();
+  for (const route of routes) byEndpoint.set(route.endpoint, [...(byEndpoint.get(route.endpoint) ?? []), route]);
+  if (byEndpoint.size <= 1) {
+    const [group] = byEndpoint.values();
+    return group && group[0] ? work(group[0].client, group) : new Map();
+  }
+  const groups = [...byEndpoint.values()];
+  const settled = await Promise.allSettled(groups.map((group) => work(group[0]!.client, group)));
+  const merged = new Map<string, T>();
+  const failures = new Map<string, string>();
+  let firstError: unknown;
+  settled.forEach((outcome, i) => {
+    if (outcome.status === 'fulfilled') {
+      for (const [name, value] of outcome.value) merged.set(name, value);
+      return;
+    }
+    firstError ??= outcome.reason;
+    const where = groups[i]![0]!.endpoint;
+    const message = `${where === '' ? 'the query endpoint' : `the endpoint of cluster ${where}`}: ${errorMessage(outcome.reason)}`;
+    for (const route of groups[i]!) failures.set(route.target.name, message);
   });
+  if (failures.size === 0) return merged;
+  if (merged.size === 0 && failures.size === routes.length && settled.every((o) => o.status === 'rejected')) throw firstError;
+  throw new PartialMetricsError(merged, failures, { cause: firstError });
+}
+
+export function metricsPort(config: PromoterConfig, logger: Logger, fetchImpl?: typeof fetch, onQuery?: (ok: boolean, error?: unknown) => void): MetricsPort {
+  const clientFor = (endpoint: EndpointConfig, log: Logger) =>
+    createPrometheusClient({
+      baseUrl: endpoint.url,
+      timeoutMs: config.prometheus.timeout * 1000,
+      maxResponseBytes: config.prometheus.maxResponseBytes,
+      logger: log,
+      ...(fetchImpl ? { fetch: fetchImpl } : {}),
+      ...backendAccess(endpoint),
+    });
+  const client = clientFor(config.prometheus, logger);
+  const clusterClients = new Map(Object.entries(config.prometheus.clusters).map(([name, endpoint]) => [name, clientFor(endpoint, logger.child({ cluster: name }))]));
+  const route = (target: CanaryTarget): Route => {
+    const cluster = target.cluster?.name;
+    const own = cluster !== undefined ? clusterClients.get(cluster) : undefined;
+    // The cluster's own endpoint serves that cluster alone: no cluster matcher, whatever its labels.
+    return own && cluster !== undefined ? { endpoint: cluster, client: own, target: { ...target, cluster: { name: cluster } } } : { endpoint: '', client, target };
+  };
   const observed = async <T>(work: Promise<T>): Promise<T> => {
     try {
       const result = await work;
@@ -125,12 +173,21 @@ export function metricsPort(config: PromoterConfig, logger: Logger, fetchImpl?: 
   // A canary's baseline ends at its start and never changes: fetched once per canary start.
   const baselineCache = new Map<string, LatencyCounts | null>();
   return {
-    windows: (targets, range) => observed(fetchWindows(client, targets, { ...range, settleSeconds: config.prometheus.settle }, { logger })),
+    windows: (targets, range) =>
+      observed(
+        perEndpoint(
+          targets.map(route),
+          (c, routes) => fetchWindows(c, routes.map((r) => r.target), { ...range, settleSeconds: config.prometheus.settle }, { logger }),
+        ),
+      ),
     baselines: async (requests, options) => {
       const key = (r: { target: { name: string }; at: number }): string => JSON.stringify([r.target.name, r.at, options.seconds, options.latencyBucketsMs]);
       const missing = requests.filter((r) => !baselineCache.has(key(r)));
       if (missing.length > 0) {
-        const fetched = await observed(fetchBaselines(client, missing, options));
+        const at = new Map(missing.map((r) => [r.target.name, r.at]));
+        const fetched = await observed(
+          perEndpoint(missing.map((r) => route(r.target)), (c, routes) => fetchBaselines(c, routes.map((r) => ({ target: r.target, at: at.get(r.target.name) ?? 0 })), options)),
+        );
         for (const r of missing) baselineCache.set(key(r), fetched.get(r.target.name) ?? null);
       }
       const result = new Map<string, LatencyCounts>();
@@ -140,7 +197,10 @@ export function metricsPort(config: PromoterConfig, logger: Logger, fetchImpl?: 
       }
       return result;
     },
-    guards: (target, settings, span) => evaluateLiveGuards(client, target, settings, span),
+    guards: (target, settings, span) => {
+      const routed = route(target);
+      return evaluateLiveGuards(routed.client, routed.target, settings, span);
+    },
   };
 }
 

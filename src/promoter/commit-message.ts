@@ -10,6 +10,8 @@ export const TRAILERS = {
   decision: 'Promoter-Decision',
   evidence: 'Promoter-Evidence',
   image: 'Promoter-Image',
+  /** a multi-cluster rollback: the clusters whose canary was worse than their stable. */
+  cluster: 'Promoter-Cluster',
 } as const;
 
 function pct(rate: number | null): string {
@@ -24,10 +26,11 @@ function ratio(value: number): string {
   return Number.isFinite(value) ? value.toFixed(2) : value > 0 ? 'inf' : '0';
 }
 
-/** One line, for the Promoter-Evidence trailer and for log lines. */
+/** One line, for the Promoter-Evidence trailer and for log lines; a cluster's evidence names the cluster. */
 export function evidenceSummary(evidence: Evidence | undefined): string {
   if (!evidence) return 'no analysis (not needed for this action)';
   const { canary, stable } = evidence;
+  const where = evidence.cluster !== undefined ? `cluster ${evidence.cluster}: ` : '';
   const errors = evidence.metrics.find((m) => m.metric === '5xx');
   // A verdict right after a step change has no window in the new step yet; the history since the
   // canary started (what the sequential test judged) is then the evidence.
@@ -38,13 +41,36 @@ export function evidenceSummary(evidence: Evidence | undefined): string {
   const parts = [`canary 5xx ${arm(canary, errors?.canaryEvents, errors?.canaryRate)}`, `stable ${arm(stable, errors?.stableEvents, errors?.stableRate)}`];
   if (errors) parts.push(`5xx ratio CI [${ratio(errors.ratioLower)}, ${ratio(errors.ratioUpper)}]`);
   parts.push(`p99 ${ms(canary.p99Ms)} vs ${ms(stable.p99Ms)}`);
-  return parts.join('; ');
+  return where + parts.join('; ');
+}
+
+/**
+ * The evidence line of a verdict: for a multi-cluster canary every cluster's, the deciding cluster
+ * first (a rollback's bad cluster), each with its own decision.
+ */
+export function verdictSummary(verdict: Verdict | undefined): string {
+  if (!verdict?.clusters) return evidenceSummary(verdict?.evidence);
+  const deciding = verdict.evidence.cluster;
+  const ordered = [...verdict.clusters].sort((a, b) => Number(b.cluster === deciding) - Number(a.cluster === deciding));
+  return ordered.map((c) => `${evidenceSummary({ ...c.evidence, cluster: `${c.cluster} (${c.decision})` })}`).join(' | ');
+}
+
+/** The clusters a multi-cluster rollback is about (their canary is worse than their stable). */
+export function rollbackClusters(verdict: Verdict | undefined): string[] {
+  if (verdict?.decision !== 'rollback' || !verdict.clusters) return [];
+  return verdict.clusters.filter((c) => c.decision === 'rollback').map((c) => c.cluster);
+}
+
+/** The evidence blocks of a verdict: one per cluster for a multi-cluster canary. */
+export function verdictBlock(verdict: Verdict): string {
+  return verdict.clusters ? verdict.clusters.map((c) => evidenceBlock({ ...c.evidence, cluster: c.cluster }, c.decision)).join('\n\n') : evidenceBlock(verdict.evidence);
 }
 
 /** The multi-line evidence block for commit bodies and pull-request descriptions. */
-export function evidenceBlock(evidence: Evidence): string {
+export function evidenceBlock(evidence: Evidence, decision?: string): string {
+  const where = evidence.cluster !== undefined ? ` in cluster ${evidence.cluster}${decision !== undefined ? ` (${decision})` : ''}` : '';
   const lines = [
-    `Evidence (${evidence.stepWindows} windows, ${Math.round(evidence.stepSeconds)}s in this step; ${evidence.windows} since the canary started):`,
+    `Evidence${where} (${evidence.stepWindows} windows, ${Math.round(evidence.stepSeconds)}s in this step; ${evidence.windows} since the canary started):`,
     `  arm     requests   5xx   5xx rate   p99`,
   ];
   for (const [name, arm] of [
@@ -134,6 +160,8 @@ export interface TrailerInput {
   decision: string;
   image: string;
   evidence: string;
+  /** the clusters a multi-cluster rollback is about. */
+  clusters?: readonly string[];
 }
 
 /** The machine-readable trailers; the one place they are written. */
@@ -144,6 +172,7 @@ export function trailerBlock(t: TrailerInput): string {
     `${TRAILERS.decision}: ${t.decision}`,
     `${TRAILERS.image}: ${t.image}`,
     `${TRAILERS.evidence}: ${t.evidence}`,
+    ...(t.clusters && t.clusters.length > 0 ? [`${TRAILERS.cluster}: ${t.clusters.join(', ')}`] : []),
   ].join('\n');
 }
 
@@ -154,13 +183,15 @@ export function actionImage(action: Exclude<Action, { kind: 'hold' }>, state: Ca
 
 export function commitMessage({ canary, state, action, verdict }: CommitMessageInput): string {
   const body = [why(action, verdict)];
-  if (verdict) body.push('', evidenceBlock(verdict.evidence));
+  if (verdict) body.push('', verdictBlock(verdict));
+  const clusters = action.kind === 'rollback' ? rollbackClusters(verdict) : [];
   const trailers = trailerBlock({
     canary,
     step: stepAfter(action, state),
     decision: action.kind,
     image: actionImage(action, state),
-    evidence: evidenceSummary(verdict?.evidence),
+    evidence: verdictSummary(verdict),
+    ...(clusters.length > 0 ? { clusters } : {}),
   });
   return `${subject(canary, state, action)}\n\n${body.join('\n')}\n\n${trailers}\n`;
 }

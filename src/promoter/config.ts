@@ -7,6 +7,34 @@ import { durationSeconds } from '../analysis/settings.js';
 import { ConfigError } from '../errors.js';
 import { NOTIFICATION_EVENTS } from './notifications.js';
 
+/** How to reach a Prometheus-compatible endpoint (Thanos Querier, Mimir, VictoriaMetrics) besides its URL. */
+const endpointAccess = {
+  headers: z
+    .record(z.string(), z.string())
+    .default({})
+    .describe('extra HTTP headers on every query, e.g. X-Scope-OrgID: <tenant> for Mimir or Cortex'),
+  bearerTokenFile: z.string().min(1).optional().describe('a file holding a bearer token, re-read when it changes (a projected service-account token)'),
+  basicAuth: z
+    .object({ username: z.string().min(1), passwordFile: z.string().min(1).describe('a file holding the password, re-read when it changes') })
+    .strict()
+    .optional(),
+  tls: z
+    .object({ caFile: z.string().min(1).describe('PEM of the CA that signed the query endpoint certificate') })
+    .strict()
+    .optional(),
+};
+
+const oneCredential = (p: { bearerTokenFile?: string | undefined; basicAuth?: unknown }): boolean => !(p.bearerTokenFile !== undefined && p.basicAuth !== undefined);
+const credentialIssue = { message: 'set bearerTokenFile or basicAuth, not both', path: ['bearerTokenFile'] };
+
+/** One cluster's own query endpoint; timeout, size limit and settle are the main endpoint's. */
+const endpointSchema = z
+  .object({ url: z.string().url(), ...endpointAccess })
+  .strict()
+  .refine(oneCredential, credentialIssue);
+
+export type EndpointConfig = z.output<typeof endpointSchema>;
+
 export const promoterConfigSchema = z
   .object({
     git: z
@@ -37,25 +65,16 @@ export const promoterConfigSchema = z
         settle: durationSeconds
           .default(30)
           .describe('how far behind now the newest judged window must end: about one scrape interval, so a window is complete in Prometheus when judged'),
-        headers: z
-          .record(z.string(), z.string())
+        ...endpointAccess,
+        clusters: z
+          .record(z.string().min(1), endpointSchema)
           .default({})
-          .describe('extra HTTP headers on every query, e.g. X-Scope-OrgID: <tenant> for Mimir or Cortex'),
-        bearerTokenFile: z.string().min(1).optional().describe('a file holding a bearer token, re-read when it changes (a projected service-account token)'),
-        basicAuth: z
-          .object({ username: z.string().min(1), passwordFile: z.string().min(1).describe('a file holding the password, re-read when it changes') })
-          .strict()
-          .optional(),
-        tls: z
-          .object({ caFile: z.string().min(1).describe('PEM of the CA that signed the query endpoint certificate') })
-          .strict()
-          .optional(),
+          .describe(
+            "one query endpoint per cluster, keyed by the cluster names of multi-cluster policies (spec.argocd.clusters); a cluster not listed here is read from url above, told apart by the policy's clusterLabel",
+          ),
       })
       .strict()
-      .refine((p) => !(p.bearerTokenFile !== undefined && p.basicAuth !== undefined), {
-        message: 'set bearerTokenFile or basicAuth, not both',
-        path: ['bearerTokenFile'],
-      }),
+      .refine(oneCredential, credentialIssue),
     argocd: z
       .object({
         kubeconfig: z.string().optional().describe('path to a kubeconfig; omit in a cluster to use the pod service account'),

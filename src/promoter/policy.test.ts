@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { canaryPolicySchemaText } from '../commands/schema.js';
 import { ConfigError } from '../errors.js';
-import { gatedApplications, parseCanaryPolicy, writablePaths } from './policy.js';
+import { gatedApplications, parseCanaryPolicy, policyClusters, primaryApplication, writablePaths } from './policy.js';
 
 const repoPolicy = (name: string) => readFileSync(new URL(`../../gitops/apps/${name}/canary.yaml`, import.meta.url), 'utf8');
 
@@ -77,5 +77,29 @@ describe('CanaryPolicy', () => {
     const error = configError(`${repoPolicy('backend')}\n${bomb}\n`, 'gitops/apps/evil/canary.yaml');
     expect(error.file).toBe('gitops/apps/evil/canary.yaml');
     expect(error.message).toMatch(/^gitops\/apps\/evil\/canary\.yaml: YAML: .*alias/i);
+  });
+
+  describe('a multi-cluster policy (one Application per cluster, as an ApplicationSet generates them)', () => {
+    const multi = (argocd: string) => repoPolicy('backend').replace(/^ {2}argocd: .*$/m, `  argocd: ${argocd}`);
+
+    it('gates on every cluster\'s Applications and keeps the clusters in order', () => {
+      const policy = parseCanaryPolicy(
+        multi('{ clusters: [{ name: east, application: mesh-east, workloadsApplication: apps-east }, { name: west, application: mesh-west }] }'),
+        'gitops/apps/backend/canary.yaml',
+      );
+      expect(policyClusters(policy).map((c) => c.name)).toEqual(['east', 'west']);
+      expect(gatedApplications(policy)).toEqual(['mesh-east', 'apps-east', 'mesh-west']);
+      expect(primaryApplication(policy)).toBe('mesh-east');
+      expect(policy.spec.analysis.prometheus.clusterLabel).toBe('cluster');
+    });
+
+    it('refuses both application and clusters, neither, duplicate cluster names, and a bad cluster label', () => {
+      expect(configError(multi('{ application: a, clusters: [{ name: east, application: b }] }')).issues.join()).toMatch(/spec\.argocd: name either application .* or clusters/);
+      expect(configError(multi('{ namespace: argocd }')).issues.join()).toMatch(/spec\.argocd: name either application/);
+      expect(configError(multi('{ clusters: [{ name: east, application: a }, { name: east, application: b }] }')).issues.join()).toMatch(/spec\.argocd\.clusters: cluster names must be unique/);
+      expect(configError(multi('{ clusters: [{ name: east, application: a }], workloadsApplication: w }')).issues.join()).toMatch(/spec\.argocd\.workloadsApplication: with clusters/);
+      const badLabel = multi('{ clusters: [{ name: east, application: a }] }').replace('    interval: 1m', '    interval: 1m\n    prometheus: { clusterLabel: "cluster}" }');
+      expect(configError(badLabel).issues.join()).toMatch(/spec\.analysis\.prometheus\.clusterLabel: must be a Prometheus label name/);
+    });
   });
 });

@@ -20,6 +20,18 @@ const deploymentRef = z
   })
   .strict();
 
+/** One cluster of a multi-cluster canary: its name (the metrics' cluster label value) and its Applications. */
+const clusterSchema = z
+  .object({
+    name: z
+      .string()
+      .min(1)
+      .describe("the cluster: the value of the metrics' cluster label (analysis.prometheus.clusterLabel), or the key of an endpoint under the promoter config's prometheus.clusters"),
+    application: z.string().min(1).describe('the Argo CD Application that applies the VirtualService in this cluster'),
+    workloadsApplication: z.string().min(1).optional().describe("the Application that applies the Deployments in this cluster, when it is another one"),
+  })
+  .strict();
+
 export const canaryPolicySchema = z
   .object({
     apiVersion: z.literal(POLICY_API_VERSION),
@@ -47,15 +59,34 @@ export const canaryPolicySchema = z
         deployments: z.object({ stable: deploymentRef, canary: deploymentRef }).strict(),
         argocd: z
           .object({
-            application: z.string().min(1).describe('the Argo CD Application that applies the VirtualService'),
+            application: z
+              .string()
+              .min(1)
+              .optional()
+              .describe('the Argo CD Application that applies the VirtualService (one cluster); or list clusters instead'),
             workloadsApplication: z
               .string()
               .min(1)
               .optional()
               .describe('the Application that applies the Deployments, when it is another one; a step is judged only when both are synced and Healthy'),
+            clusters: z
+              .array(clusterSchema)
+              .min(1)
+              .refine((clusters) => new Set(clusters.map((c) => c.name)).size === clusters.length, 'cluster names must be unique')
+              .optional()
+              .describe(
+                'the same canary in several clusters, one Application per cluster as an ApplicationSet generates them: one commit serves them all, each cluster is judged against its own stable, a rollback in any cluster rolls back everywhere, and a step is promoted only when every cluster passes',
+              ),
             namespace: z.string().default('argocd'),
           })
-          .strict(),
+          .strict()
+          .refine((a) => (a.application === undefined) !== (a.clusters === undefined), {
+            message: 'name either application (one cluster) or clusters (one Application per cluster), not both and not neither',
+          })
+          .refine((a) => a.clusters === undefined || a.workloadsApplication === undefined, {
+            message: 'with clusters, set workloadsApplication per cluster',
+            path: ['workloadsApplication'],
+          }),
         steps: z
           .array(stepSchema)
           .min(1)
@@ -81,10 +112,31 @@ export const canaryPolicySchema = z
 
 export type CanaryPolicy = z.output<typeof canaryPolicySchema>;
 
-/** The Argo CD Applications that must be synced to HEAD and Healthy before a step is judged. */
+export interface PolicyCluster {
+  name: string;
+  application: string;
+  workloadsApplication?: string;
+}
+
+/** The clusters a policy spans; empty for a single-cluster policy (`spec.argocd.application`). */
+export function policyClusters(policy: CanaryPolicy): PolicyCluster[] {
+  return policy.spec.argocd.clusters ?? [];
+}
+
+/**
+ * The Argo CD Applications that must have synced the step's commit, succeeded and be Healthy before
+ * a step is judged: every cluster's, when the policy lists clusters.
+ */
 export function gatedApplications(policy: CanaryPolicy): string[] {
-  const { application, workloadsApplication } = policy.spec.argocd;
-  return workloadsApplication && workloadsApplication !== application ? [application, workloadsApplication] : [application];
+  const { application, workloadsApplication, clusters } = policy.spec.argocd;
+  const pairs = clusters ? clusters.map((c) => [c.application, c.workloadsApplication] as const) : [[application ?? '', workloadsApplication] as const];
+  const names = pairs.flatMap(([app, workloads]) => (workloads && workloads !== app ? [app, workloads] : [app]));
+  return [...new Set(names.filter((n) => n !== ''))];
+}
+
+/** The Application that applies the VirtualService (the first cluster's, for a multi-cluster policy). */
+export function primaryApplication(policy: CanaryPolicy): string {
+  return policy.spec.argocd.application ?? policy.spec.argocd.clusters?.[0]?.application ?? '';
 }
 
 /** The files a policy allows the promoter to write; nothing else may change in its commits. */

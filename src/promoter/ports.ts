@@ -5,6 +5,7 @@ import type { AnalysisSettings } from '../analysis/settings.js';
 import type { JudgeInput } from '../analysis/judge.js';
 import type { GuardOutcome, LatencyCounts, Verdict, Window } from '../analysis/types.js';
 import type { PrometheusSelector } from '../analysis/settings.js';
+import { TransientError } from '../errors.js';
 
 /** Who a commit is by; a person's operation names the person (author) while the promoter commits. */
 export interface Identity {
@@ -111,14 +112,39 @@ export interface ArgoPort {
 }
 
 export interface CanaryTarget {
+  /** the policy name, or policy@cluster for one cluster of a multi-cluster canary. */
   name: string;
   service: string;
   namespace: string;
   selector: PrometheusSelector;
+  /**
+   * the cluster of a multi-cluster canary: `label` tells it apart on a shared endpoint; the metrics
+   * port drops the label and asks the cluster's own endpoint when the config has one.
+   */
+  cluster?: { name: string; label?: string };
+}
+
+/**
+ * Some targets' metrics could not be read (one cluster's endpoint is down) while the others' were:
+ * the others are judged (a bad canary in a reachable cluster still rolls back), the failed ones hold.
+ */
+export class PartialMetricsError<T> extends TransientError {
+  override name = 'PartialMetricsError';
+  constructor(
+    readonly partial: Map<string, T>,
+    /** target name -> why its metrics are missing. */
+    readonly failures: Map<string, string>,
+    options?: ErrorOptions,
+  ) {
+    super(`metrics unavailable for ${[...failures.keys()].join(', ')}`, options);
+  }
 }
 
 export interface MetricsPort {
-  /** complete windows since `start` (t relative to start, canaryWeight 0), one batched query for all targets. */
+  /**
+   * complete windows since `start` (t relative to start, canaryWeight 0), one batched query for all
+   * targets (per endpoint); a PartialMetricsError when only some targets' endpoints answered.
+   */
   windows(
     targets: CanaryTarget[],
     range: { start: number; end: number; intervalSeconds: number; latencyBucketsMs: readonly number[] },

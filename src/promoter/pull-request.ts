@@ -91,7 +91,7 @@ function whyOf(message: string): string {
   // The last paragraph is the trailers; the evidence block is rendered as tables instead.
   return paragraphs
     .slice(0, -1)
-    .filter((p) => !p.startsWith('Evidence (') && !p.startsWith('Sequential test'))
+    .filter((p) => !p.startsWith('Evidence (') && !p.startsWith('Evidence in cluster ') && !p.startsWith('Sequential test'))
     .join('\n\n')
     .trim();
 }
@@ -121,11 +121,22 @@ export function evidenceSection(verdict: Verdict | undefined): string {
     '',
     `Verdict: **${verdict.decision}**. ${cell(verdict.reason)}`,
     '',
+  ];
+  if (verdict.clusters) {
+    // Each cluster's canary against that cluster's stable; the tables below are the deciding cluster's.
+    lines.push('| cluster | verdict | canary requests | canary 5xx | stable 5xx | p99 canary / stable |', '| --- | --- | ---: | ---: | ---: | ---: |');
+    for (const c of verdict.clusters) {
+      const mark = c.cluster === e.cluster ? ` **(deciding)**` : '';
+      lines.push(`| ${cell(c.cluster)}${mark} | ${c.decision} | ${c.evidence.canary.requests} | ${pct(c.evidence.canary.errorRate)} | ${pct(c.evidence.stable.errorRate)} | ${ms(c.evidence.canary.p99Ms)} / ${ms(c.evidence.stable.p99Ms)} |`);
+    }
+    lines.push('', `Cluster **${cell(e.cluster ?? '')}**:`, '');
+  }
+  lines.push(
     `${e.stepWindows} windows (${Math.round(e.stepSeconds)} s) in this step; ${e.windows} since the canary started.`,
     '',
     '| arm | requests | 5xx | 5xx rate | p99 |',
     '| --- | ---: | ---: | ---: | ---: |',
-  ];
+  );
   for (const [name, arm] of [
     ['stable', e.stable],
     ['canary', e.canary],

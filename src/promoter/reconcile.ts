@@ -1,15 +1,16 @@
 // One reconcile tick: observe (HEAD, Argo CD, Prometheus), decide (the pure plan), act (one
 // commit, then a sync request). Level-triggered and idempotent: a lost push race re-reads HEAD
 // and decides again; nothing is force-pushed and nothing is kept in memory between ticks.
+import { combineClusterVerdicts } from '../analysis/clusters.js';
 import { ENVOY_BUCKETS_MS } from '../analysis/settings.js';
 import type { LatencyCounts, Verdict, Window } from '../analysis/types.js';
 import { errorMessage, TransientError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { applyAction } from './changes.js';
-import { actionImage, commitMessage, evidenceSummary, stepAfter } from './commit-message.js';
+import { actionImage, commitMessage, stepAfter, verdictSummary } from './commit-message.js';
 import { plan, type Action, type Analysis, type Gate } from './plan.js';
-import { gatedApplications, parseCanaryPolicy, policyNameOf, writablePaths, type CanaryPolicy } from './policy.js';
-import type { ApplicationStatusView, ArgoPort, CanaryTarget, Change, DeliveryPort, JudgeFn, MetricsPort, RepoReader, SyncInfo } from './ports.js';
+import { gatedApplications, parseCanaryPolicy, policyClusters, primaryApplication, policyNameOf, writablePaths, type CanaryPolicy } from './policy.js';
+import { PartialMetricsError, type ApplicationStatusView, type ArgoPort, type CanaryTarget, type Change, type DeliveryPort, type JudgeFn, type MetricsPort, type RepoReader, type SyncInfo } from './ports.js';
 import { readCanaryState, type CanaryState, type ManifestTexts } from './state.js';
 import { snapshotOf, windowPoints, type CanarySnapshot, type WindowPoint } from './snapshot.js';
 
@@ -225,6 +226,19 @@ function targetOf(policy: CanaryPolicy): CanaryTarget {
   return { name: policy.metadata.name, service: policy.spec.service, namespace: policy.spec.namespace, selector: policy.spec.analysis.prometheus };
 }
 
+/**
+ * What is judged for a policy: the canary itself, or one target per cluster (policy@cluster), each
+ * told apart by the cluster label; the metrics port asks a cluster's own endpoint instead when the
+ * promoter config has one.
+ */
+function targetsOf(policy: CanaryPolicy): CanaryTarget[] {
+  const clusters = policyClusters(policy);
+  if (clusters.length === 0) return [targetOf(policy)];
+  const base = targetOf(policy);
+  const label = policy.spec.analysis.prometheus.clusterLabel;
+  return clusters.map((c) => ({ ...base, name: `${base.name}@${c.name}`, cluster: { name: c.name, label } }));
+}
+
 /** Windows relative to the canary's start, each labelled with the weight in force. */
 function labelWindows(windows: Window[], offset: number, state: CanaryState, policy: CanaryPolicy, stepStart: number): Window[] {
   const previous = policy.spec.steps[(state.stepIndex ?? 0) - 1]?.weight ?? 0;
@@ -264,16 +278,18 @@ function pendingGate(promise: Promise<Gate>): PendingGate {
 /** An analysis, with the windows it judged (a pull request charts them). */
 type JudgedAnalysis = Analysis & { windows?: Window[] };
 
-async function analyse(deps: ReconcileDeps, items: { observed: Observed; gate: PendingGate }[], judged: Map<string, WindowPoint[]>): Promise<Map<string, JudgedAnalysis>> {
+async function analyse(deps: ReconcileDeps, canaries: { observed: Observed; gate: PendingGate }[], judged: Map<string, WindowPoint[]>): Promise<Map<string, JudgedAnalysis>> {
   const results = new Map<string, JudgedAnalysis>();
+  // One unit per target: a multi-cluster canary is judged once per cluster, and combined below.
+  const items = canaries.flatMap((c) => targetsOf(c.observed.policy).map((target) => ({ ...c, target })));
   const now = deps.clock().getTime() / 1000;
-  const byInterval = new Map<number, { observed: Observed; gate: PendingGate }[]>();
+  const byInterval = new Map<number, { observed: Observed; gate: PendingGate; target: CanaryTarget }[]>();
   const historyStart = (state: CanaryState): number | undefined =>
     deps.historySeconds !== undefined ? now - deps.historySeconds : state.canaryStartedAt;
   for (const item of items) {
     const { state, policy } = item.observed;
     if (historyStart(state) === undefined) {
-      results.set(policy.metadata.name, {
+      results.set(item.target.name, {
         unavailable: 'the VirtualService lacks the canary-started-at annotation the promoter writes (was this canary started by hand?); `promoter analyze --since` judges it anyway',
       });
       continue;
@@ -284,15 +300,25 @@ async function analyse(deps: ReconcileDeps, items: { observed: Observed; gate: P
   for (const [interval, group] of byInterval) {
     const start = Math.min(...group.map((g) => historyStart(g.observed.state) ?? now));
     let windows: Map<string, Window[]>;
+    // Targets whose metrics could not be read hold; the others go on (one cluster's endpoint down).
+    const failed = new Set<string>();
+    const fail = (name: string, message: string): void => {
+      failed.add(name);
+      results.set(name, { unavailable: withoutQuery(message) });
+    };
     try {
       windows = await beforeDeadline(
         deps,
-        deps.metrics.windows(group.map((g) => targetOf(g.observed.policy)), { start, end: now, intervalSeconds: interval, latencyBucketsMs: ENVOY_BUCKETS_MS }),
+        deps.metrics.windows(group.map((g) => g.target), { start, end: now, intervalSeconds: interval, latencyBucketsMs: ENVOY_BUCKETS_MS }),
         'Prometheus',
       );
     } catch (error) {
-      for (const g of group) results.set(g.observed.policy.metadata.name, { unavailable: withoutQuery(errorMessage(error)) });
-      continue;
+      if (!(error instanceof PartialMetricsError)) {
+        for (const g of group) results.set(g.target.name, { unavailable: withoutQuery(errorMessage(error)) });
+        continue;
+      }
+      windows = error.partial as Map<string, Window[]>;
+      for (const [name, message] of error.failures) fail(name, message);
     }
     // Stable's histogram before each canary started chooses its latency edges; fetched once per
     // canary start. Without it the judge would choose from other data than a replay does, so a
@@ -301,28 +327,38 @@ async function analyse(deps: ReconcileDeps, items: { observed: Observed; gate: P
     if (deps.metrics.baselines) {
       try {
         const bySeconds = new Map<number, { target: CanaryTarget; at: number }[]>();
-        for (const { observed } of group) {
+        for (const { observed, target } of group) {
+          if (failed.has(target.name)) continue;
           const seconds = observed.policy.spec.analysis.baselineSeconds;
-          bySeconds.set(seconds, [...(bySeconds.get(seconds) ?? []), { target: targetOf(observed.policy), at: historyStart(observed.state) ?? start }]);
+          bySeconds.set(seconds, [...(bySeconds.get(seconds) ?? []), { target, at: historyStart(observed.state) ?? start }]);
         }
         for (const [seconds, requests] of bySeconds) {
-          for (const [name, baseline] of await beforeDeadline(deps, deps.metrics.baselines(requests, { seconds, latencyBucketsMs: ENVOY_BUCKETS_MS }), 'Prometheus')) baselines.set(name, baseline);
+          let fetched: Map<string, LatencyCounts>;
+          try {
+            fetched = await beforeDeadline(deps, deps.metrics.baselines(requests, { seconds, latencyBucketsMs: ENVOY_BUCKETS_MS }), 'Prometheus');
+          } catch (error) {
+            if (!(error instanceof PartialMetricsError)) throw error;
+            fetched = error.partial as Map<string, LatencyCounts>;
+            for (const [name, message] of error.failures) fail(name, message);
+          }
+          for (const [name, baseline] of fetched) baselines.set(name, baseline);
         }
       } catch (error) {
-        for (const g of group) results.set(g.observed.policy.metadata.name, { unavailable: errorMessage(error) });
+        for (const g of group) results.set(g.target.name, { unavailable: errorMessage(error) });
         continue;
       }
     }
-    for (const { observed, gate } of group) {
+    for (const { observed, gate, target } of group) {
+      if (failed.has(target.name)) continue;
       const { policy, state } = observed;
-      const name = policy.metadata.name;
+      const name = target.name;
       const canaryStart = historyStart(state) ?? start;
       const baseline = baselines.get(name);
       // The step starts at its commit (the annotation). Not at the Application's last sync: with
       // Applications shared by several canaries, another canary's sync (or CI's) would restart it.
       const stepStart = Math.max(state.stepStartedAt ?? canaryStart, canaryStart) - canaryStart;
       try {
-        const guards = await beforeDeadline(deps, deps.metrics.guards(targetOf(policy), policy.spec.analysis, { stepStart: canaryStart + stepStart, now }), 'Prometheus');
+        const guards = await beforeDeadline(deps, deps.metrics.guards(target, policy.spec.analysis, { stepStart: canaryStart + stepStart, now }), 'Prometheus');
         const labelled = labelWindows(windows.get(name) ?? [], canaryStart - start, state, policy, stepStart);
         judged.set(name, windowPoints(labelled, canaryStart, ENVOY_BUCKETS_MS));
         const judgeWith = (silenceFrom?: number) =>
@@ -348,7 +384,30 @@ async function analyse(deps: ReconcileDeps, items: { observed: Observed; gate: P
       }
     }
   }
+  for (const { observed } of canaries) {
+    const clusters = policyClusters(observed.policy);
+    if (clusters.length === 0) continue;
+    combineClusters(observed.policy.metadata.name, clusters.map((c) => c.name), results, judged);
+  }
   return results;
+}
+
+/**
+ * A multi-cluster canary's verdict from its clusters' (results keyed policy@cluster): a rollback in
+ * any cluster rolls back, a promotion needs every cluster. The windows shown are the deciding cluster's.
+ */
+function combineClusters(name: string, clusters: string[], results: Map<string, JudgedAnalysis>, judged: Map<string, WindowPoint[]>): void {
+  const per = clusters.map((cluster) => ({ cluster, analysis: results.get(`${name}@${cluster}`) ?? { unavailable: 'not analysed' } }));
+  const combined = combineClusterVerdicts(per.map(({ cluster, analysis }) => ('verdict' in analysis ? { cluster, verdict: analysis.verdict } : { cluster, unavailable: analysis.unavailable })));
+  const deciding = 'verdict' in combined ? combined.verdict.evidence.cluster ?? clusters[0] : clusters[0];
+  const windows = per.find((p) => p.cluster === deciding)?.analysis.windows;
+  results.set(name, { ...combined, ...(windows ? { windows } : {}) });
+  const points = judged.get(`${name}@${deciding ?? ''}`);
+  if (points) judged.set(name, points);
+  for (const cluster of clusters) {
+    results.delete(`${name}@${cluster}`);
+    judged.delete(`${name}@${cluster}`);
+  }
 }
 
 async function observe(deps: ReconcileDeps, policy: CanaryPolicy, file: string): Promise<Observed> {
@@ -358,7 +417,7 @@ async function observe(deps: ReconcileDeps, policy: CanaryPolicy, file: string):
 
 function targetOfPolicy(policy: CanaryPolicy): NonNullable<Change['target']> {
   const { service, namespace, argocd, steps, deployments } = policy.spec;
-  return { service, namespace, application: argocd.application, argocdNamespace: argocd.namespace, steps: steps.map((s) => s.weight), canaryFile: deployments.canary.file };
+  return { service, namespace, application: primaryApplication(policy), argocdNamespace: argocd.namespace, steps: steps.map((s) => s.weight), canaryFile: deployments.canary.file };
 }
 
 /** The change an action makes, with its identity: what a push commits or a pull request proposes. */
@@ -468,7 +527,7 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<TickReport> {
       if (action.kind === 'hold') {
         // A quiet canary (idle, or waiting on a failed image) is not news on every tick.
         const level = action.alert ? 'warn' : state.phase === 'idle' || state.phase === 'failed' ? 'debug' : 'info';
-        log[level]({ phase: state.phase, weight: state.canaryWeight, reason: action.reason, evidence: verdict ? evidenceSummary(verdict.evidence) : undefined }, 'hold');
+        log[level]({ phase: state.phase, weight: state.canaryWeight, reason: action.reason, evidence: verdict ? verdictSummary(verdict) : undefined }, 'hold');
         reports.push({ ...base, outcome: 'held', action: 'hold', reason: action.reason });
         continue;
       }
@@ -496,7 +555,7 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<TickReport> {
           for (const path of writablePaths(policy)) written.add(path);
           await requestSync(deps, policy, outcome.sha, log, deps.gateTimeoutMs ?? DEFAULT_GATE_TIMEOUT_MS, [
             { name: 'Decision', value: subject },
-            { name: 'Evidence', value: evidenceSummary(verdict?.evidence) },
+            { name: 'Evidence', value: verdictSummary(verdict) },
           ]);
         } else if (outcome.kind === 'proposed') {
           // Not merged yet: HEAD did not move, Argo CD has nothing new to apply, so no sync.

@@ -1,5 +1,5 @@
 // Human-readable renderings of tick reports for the terminal (run --once, analyze, status, demo). Pure.
-import { evidenceBlock, evidenceSummary } from './commit-message.js';
+import { verdictBlock, verdictSummary } from './commit-message.js';
 import type { CanaryReport, TickReport } from './reconcile.js';
 
 const OUTCOME_MARK: Record<CanaryReport['outcome'], string> = {
@@ -18,7 +18,7 @@ export function formatCanaryLine(report: CanaryReport): string {
   const head = `[${report.canary}]${weight}${phase} ${OUTCOME_MARK[report.outcome]}: ${report.reason}`;
   const lines = [head];
   if (report.error) lines.push(`    error: ${report.error}`);
-  if (report.verdict) lines.push(`    evidence: ${evidenceSummary(report.verdict.evidence)}`);
+  if (report.verdict) lines.push(`    evidence: ${verdictSummary(report.verdict)}`);
   if (report.commit) lines.push(`    commit ${report.commit.sha.slice(0, 10)}`);
   return lines.join('\n');
 }
@@ -36,7 +36,7 @@ export function formatTickReport(report: TickReport, options: { verbose?: boolea
     );
     if (options.verbose && canary.verdict) {
       lines.push(
-        evidenceBlock(canary.verdict.evidence)
+        verdictBlock(canary.verdict)
           .split('\n')
           .map((l) => `      ${l}`)
           .join('\n'),

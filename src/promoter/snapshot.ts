@@ -55,7 +55,7 @@ export function snapshotOf(policy: CanaryPolicy, state: CanaryState, texts?: Man
     ...(state.canaryStartedAt !== undefined ? { canaryStartedAt: state.canaryStartedAt } : {}),
     ...(state.stepStartedAt !== undefined ? { stepStartedAt: state.stepStartedAt } : {}),
     ...(step ? { minDwellSeconds: step.minDwell, maxDwellSeconds: step.maxDwell } : {}),
-    application: policy.spec.argocd.application,
+    application: policy.spec.argocd.application ?? (policy.spec.argocd.clusters ?? []).map((c) => `${c.application} (${c.name})`).join(', '),
     file: policy.spec.virtualService.file,
   };
 }

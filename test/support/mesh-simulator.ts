@@ -37,6 +37,13 @@ export interface MeshSimulatorOptions {
   pollMs?: number;
   seed?: number;
   logger?: Logger;
+  /**
+   * the cluster this simulator plays, for a multi-cluster policy (spec.argocd.clusters): it applies
+   * and reports synced that cluster's Applications only.
+   */
+  cluster?: string;
+  /** labels on every series, e.g. { cluster: 'east' } as a Thanos or Mimir external label would add. */
+  extraLabels?: Record<string, string>;
 }
 
 export interface AppliedService {
@@ -179,7 +186,7 @@ export interface ServiceCounters {
 }
 
 /** Prometheus text exposition (0.0.4) of the counters; Envoy's `le` spelling ("0.5", "1800000"). */
-export function renderMetrics(services: readonly ServiceCounters[], edges: readonly number[] = ENVOY_BUCKETS_MS): string {
+export function renderMetrics(services: readonly ServiceCounters[], edges: readonly number[] = ENVOY_BUCKETS_MS, extraLabels: Record<string, string> = {}): string {
   const requests: string[] = [];
   const histogram: string[] = [];
   for (const { policy, stable, canary } of services) {
@@ -188,7 +195,7 @@ export function renderMetrics(services: readonly ServiceCounters[], edges: reado
       ['canary', canary],
     ] as const) {
       for (const [code, entry] of [...counters.entries()].sort(([a], [b]) => a.localeCompare(b))) {
-        const labels = seriesLabels(policy, arm, code);
+        const labels = [...seriesLabels(policy, arm, code), ...Object.entries(extraLabels)];
         const base = formatLabels(labels);
         requests.push(`istio_requests_total{${base}} ${entry.requests}`);
         let cumulative = 0;
@@ -212,6 +219,17 @@ export function renderMetrics(services: readonly ServiceCounters[], edges: reado
     ...histogram,
     '',
   ].join('\n');
+}
+
+/** The Applications that apply a policy's route and Deployments in `cluster` (or the policy's own, single-cluster). */
+function applicationsOf(policy: CanaryPolicy, cluster: string | undefined): { application: string; workloadsApplication?: string } {
+  const { application, workloadsApplication, clusters } = policy.spec.argocd;
+  if (clusters) {
+    const entry = clusters.find((c) => c.name === cluster) ?? clusters[0];
+    if (!entry) throw new MeshApplyError(`${policy.metadata.name}: no cluster ${cluster ?? ''} in spec.argocd.clusters`);
+    return { application: entry.application, ...(entry.workloadsApplication ? { workloadsApplication: entry.workloadsApplication } : {}) };
+  }
+  return { application: application ?? '', ...(workloadsApplication ? { workloadsApplication } : {}) };
 }
 
 interface ServiceState extends ServiceCounters {
@@ -287,7 +305,7 @@ export async function startMeshSimulator(options: MeshSimulatorOptions): Promise
       byApplication.set(application, [...(byApplication.get(application) ?? []), { state, part }]);
     };
     for (const state of services.values()) {
-      const { application, workloadsApplication } = state.policy.spec.argocd;
+      const { application, workloadsApplication } = applicationsOf(state.policy, options.cluster);
       add(application, state, 'route');
       add(workloadsApplication ?? application, state, 'images');
     }
@@ -368,7 +386,7 @@ export async function startMeshSimulator(options: MeshSimulatorOptions): Promise
   const server: Server = createServer((req, res) => {
     if (req.method === 'GET' && (req.url ?? '').split('?')[0] === '/metrics') {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
-      res.end(renderMetrics([...services.values()]));
+      res.end(renderMetrics([...services.values()], ENVOY_BUCKETS_MS, options.extraLabels));
       return;
     }
     res.writeHead(404, { 'content-type': 'text/plain' });
