@@ -254,6 +254,24 @@ function isTimeout(error: unknown): boolean {
   return error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
 }
 
+/** Node's codes for a server certificate that no trusted CA signed. */
+const UNTRUSTED_CERTIFICATE = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_UNTRUSTED',
+]);
+
+/** A network cause a person can act on: TLS failures say what is wrong with the certificate. */
+function explainCause(cause: string): string {
+  if (UNTRUSTED_CERTIFICATE.has(cause)) return `${cause}: the server's TLS certificate is not signed by a trusted CA; set prometheus.tls.caFile to the CA that signed it`;
+  if (cause === 'ERR_TLS_CERT_ALTNAME_INVALID') return `${cause}: the server's TLS certificate does not name this host; use the host name the certificate was issued for`;
+  if (cause === 'CERT_HAS_EXPIRED') return `${cause}: the server's TLS certificate has expired`;
+  return cause;
+}
+
 /** The lowest-level cause's code or message, e.g. ECONNREFUSED, for a readable error. */
 function networkCause(error: unknown): string {
   let current: unknown = error;
@@ -340,7 +358,7 @@ export function createPrometheusClient(options: PrometheusClientOptions): Promet
       if (error instanceof BodyTooLarge) {
         throw new PrometheusResponseTooLargeError(`Prometheus answered ${error.message}, over the ${maxBytes}-byte limit: ${where}`, url, query, { cause: error });
       }
-      const why = isTimeout(error) ? `timed out after ${timeoutMs} ms` : `unreachable (${networkCause(error)})`;
+      const why = isTimeout(error) ? `timed out after ${timeoutMs} ms` : `unreachable (${explainCause(networkCause(error))})`;
       throw new PrometheusUnreachableError(`Prometheus ${why}: ${where}`, url, query, { cause: error });
     }
 
