@@ -173,3 +173,50 @@ export function classifySeries(
 export function isServerError(responseCode: string | undefined): boolean {
   return responseCode !== undefined && /^5\d\d$/.test(responseCode);
 }
+
+/**
+ * The labels a batched query keeps: service, namespace, arm. A list, so that a further
+ * dimension (a `cluster` label) can be appended and split on in memory the same way.
+ */
+export function groupingLabels(selector: PrometheusSelector, extra: readonly string[] = []): string[] {
+  return [selector.serviceLabel, selector.namespaceLabel, selector.armLabel, ...extra].map(checkLabelName);
+}
+
+/** How long a series' last value is remembered across gaps (failed scrapes, an outage). */
+export const LAST_VALUE_MEMORY_SECONDS = 3600;
+
+/** Added by label_replace to tell 5xx from other requests inside one summed query. */
+export const CLASS_LABEL = 'promoter_class';
+
+/**
+ * Per series, the increase of a counter in the window (t - interval, t] as PromQL, exactly as
+ * countsPerWindow computes it from raw points: the value at t (finite, staleness honoured) minus
+ * the last finite value seen at or before t - interval; a drop is a restart and counts the new
+ * value; a series with no earlier value was born in the window and counts in full. The last
+ * value is looked up over LAST_VALUE_MEMORY_SECONDS, so a gap (a failed scrape) does not make a
+ * series look new. Summing these per group is then exact, whatever restarts single pods.
+ */
+export function windowIncrease(selector: string, intervalSeconds: number, memorySeconds = LAST_VALUE_MEMORY_SECONDS): string {
+  const interval = Math.max(1, Math.round(intervalSeconds));
+  const now = `(${selector} > -Inf < Inf)`;
+  const before = `(last_over_time(${selector}[${Math.max(interval, Math.round(memorySeconds))}s] offset ${interval}s) > -Inf < Inf)`;
+  return `((${now} - ${before}) >= 0) or (${now} < ${before}) or (${now} unless ${before})`;
+}
+
+/**
+ * Every canary of the group at once: per window, the requests of each service, namespace and
+ * arm, with the 5xx ones apart (CLASS_LABEL="5xx"). One series per group and class, whatever the
+ * number of pods, source workloads or response codes behind it.
+ */
+export function batchedRequestsQuery(group: TargetGroup, intervalSeconds: number, extraGrouping: readonly string[] = []): string {
+  const selector = `${REQUESTS_METRIC}{${groupMatchers(group).join(', ')}}`;
+  const classified = `label_replace(${windowIncrease(selector, intervalSeconds)}, "${CLASS_LABEL}", "5xx", "response_code", "5[0-9][0-9]")`;
+  return `sum by (${[...groupingLabels(group.selector, extraGrouping), CLASS_LABEL].join(', ')}) (${classified})`;
+}
+
+/** Per window, the bucket increases at the asked edges and +Inf, summed per service, namespace, arm and le. */
+export function batchedBucketsQuery(group: TargetGroup, edgesMs: readonly number[], intervalSeconds: number, extraGrouping: readonly string[] = []): string {
+  const les = [...edgesMs.flatMap(leLabelSpellings), '+Inf'];
+  const selector = `${DURATION_BUCKET_METRIC}{${[...groupMatchers(group), matchAny('le', les)].join(', ')}}`;
+  return `sum by (${[...groupingLabels(group.selector, extraGrouping), 'le'].join(', ')}) (${windowIncrease(selector, intervalSeconds)})`;
+}

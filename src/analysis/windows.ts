@@ -2,7 +2,10 @@
 // Counters are differenced here (not with increase(), which extrapolates to fractions).
 import type { Logger } from '../logger.js';
 import {
+  batchedBucketsQuery,
+  batchedRequestsQuery,
   classifySeries,
+  CLASS_LABEL,
   groupTargets,
   isServerError,
   latencyBucketsQuery,
@@ -122,7 +125,7 @@ export function observedPerWindow(series: RangeSeries, grid: number[]): boolean[
   return seen;
 }
 
-interface ArmTotals {
+export interface ArmTotals {
   /** a request counter of this arm had a finite sample in the window. */
   observed: boolean[];
   requests: number[];
@@ -203,26 +206,15 @@ function armCounts(totals: ArmTotals, k: number, withLatency: boolean): ArmCount
   return counts;
 }
 
-/**
- * Complete, non-overlapping windows since `range.start` for every canary, keyed by target name.
- * One range query per metric per group of canaries with the same selector settings. `t` is the
- * window's start in seconds since `range.start`; `canaryWeight` is 0 for the caller to set.
- * A canary with no series gets windows of zeros marked noData: unknown counts, which the judge holds on.
- */
-export async function fetchWindows(
-  client: PrometheusClient,
-  targets: CanaryTarget[],
+/** Windows of every target from the per-arm totals; warns about histogram edges a pod lacks. */
+function assemble(
+  targets: readonly CanaryTarget[],
+  totals: Map<string, Record<Arm, ArmTotals>>,
+  windows: number,
   range: WindowRange,
-  options: { logger?: Logger } = {},
-): Promise<Map<string, Window[]>> {
-  const grid = windowGrid(range);
-  const windows = Math.max(0, grid.length - 1);
+  logger: Logger | undefined,
+): Map<string, Window[]> {
   const edges = range.latencyBucketsMs.length;
-  const totals = new Map<string, Record<Arm, ArmTotals>>();
-  for (const target of targets) totals.set(target.name, { stable: emptyTotals(windows, edges), canary: emptyTotals(windows, edges) });
-  if (windows > 0) {
-    await Promise.all(groupTargets(targets).map((group) => fetchGroup(client, group, grid, range, totals)));
-  }
   const result = new Map<string, Window[]>();
   for (const target of targets) {
     const arms = totals.get(target.name)!;
@@ -230,7 +222,7 @@ export async function fetchWindows(
       const missing = range.latencyBucketsMs.filter((_, i) => !arms[arm].edgesSeen.has(i));
       if (arms[arm].count.some((c) => c > 0) && missing.length > 0) {
         // A pod with custom statsHistogramBuckets lacks these edges: every request would look slow.
-        options.logger?.warn({ canary: target.name, arm, missingEdgesMs: missing }, 'latency bucket edges absent from the histogram');
+        logger?.warn({ canary: target.name, arm, missingEdgesMs: missing }, 'latency bucket edges absent from the histogram');
       }
     }
     const withLatency = edges > 0;
@@ -245,4 +237,129 @@ export async function fetchWindows(
     );
   }
   return result;
+}
+
+function emptyTotalsFor(targets: readonly CanaryTarget[], windows: number, edges: number): Map<string, Record<Arm, ArmTotals>> {
+  const totals = new Map<string, Record<Arm, ArmTotals>>();
+  for (const target of targets) totals.set(target.name, { stable: emptyTotals(windows, edges), canary: emptyTotals(windows, edges) });
+  return totals;
+}
+
+/**
+ * Complete, non-overlapping windows since `range.start` for every canary, keyed by target name,
+ * from the raw series (every pod, response code and source), differenced here. One range query
+ * per metric per group of canaries with the same selector settings. `t` is the window's start in
+ * seconds since `range.start`; `canaryWeight` is 0 for the caller to set. A canary with no series
+ * gets windows of zeros marked noData: unknown counts, which the judge holds on. The reference
+ * that fetchWindowsAggregated (what a tick uses) is tested against.
+ */
+export async function fetchWindows(
+  client: PrometheusClient,
+  targets: CanaryTarget[],
+  range: WindowRange,
+  options: { logger?: Logger } = {},
+): Promise<Map<string, Window[]>> {
+  const grid = windowGrid(range);
+  const windows = Math.max(0, grid.length - 1);
+  const totals = emptyTotalsFor(targets, windows, range.latencyBucketsMs.length);
+  if (windows > 0) {
+    await Promise.all(groupTargets(targets).map((group) => fetchGroup(client, group, grid, range, totals)));
+  }
+  return assemble(targets, totals, windows, range, options.logger);
+}
+
+/** The window a point evaluated at a grid end belongs to (grid[k + 1] ends window k), or -1. */
+function windowOfEnd(time: number, grid: readonly number[], intervalSeconds: number): number {
+  const first = grid[0] ?? 0;
+  const k = Math.round((time - first) / intervalSeconds) - 1;
+  const end = grid[k + 1];
+  return k >= 0 && end !== undefined && ms(end) === ms(time) ? k : -1;
+}
+
+/** A range query evaluated at each window's end (grid[1..]), in requests Prometheus accepts. */
+async function rangeAtWindowEnds(client: PrometheusClient, query: string, grid: readonly number[], step: number): Promise<RangeSeries[]> {
+  const ends = grid.slice(1);
+  const out: RangeSeries[] = [];
+  for (let from = 0; from < ends.length; from += MAX_POINTS_PER_QUERY) {
+    const to = Math.min(from + MAX_POINTS_PER_QUERY, ends.length) - 1;
+    out.push(...(await client.range(query, ends[from]!, ends[to]!, step)));
+  }
+  return out;
+}
+
+/**
+ * Splits the answers of the two batched queries into per-canary, per-arm window totals. Pure.
+ * A series no canary of the group owns (another arm, another service) is ignored.
+ */
+export function splitAggregated(
+  group: TargetGroup,
+  answers: { requests: readonly RangeSeries[]; buckets: readonly RangeSeries[] },
+  grid: readonly number[],
+  range: Pick<WindowRange, 'intervalSeconds' | 'latencyBucketsMs'>,
+  totals: Map<string, Record<Arm, ArmTotals>>,
+): void {
+  const edges = range.latencyBucketsMs;
+  const each = (series: RangeSeries, add: (arm: ArmTotals, k: number, value: number) => void): void => {
+    const owner = classifySeries(series.labels, group);
+    if (!owner) return;
+    const arms = owner.targets.map((t) => totals.get(t.name)?.[owner.arm]).filter((a): a is ArmTotals => a !== undefined);
+    for (const point of series.points) {
+      if (!Number.isFinite(point.value)) continue;
+      const k = windowOfEnd(point.time, grid, range.intervalSeconds);
+      if (k < 0) continue;
+      const value = Math.max(0, Math.round(point.value));
+      for (const arm of arms) add(arm, k, value);
+    }
+  };
+  for (const series of answers.requests) {
+    const error = series.labels[CLASS_LABEL] === '5xx';
+    each(series, (arm, k, value) => {
+      arm.observed[k] = true;
+      arm.requests[k] = (arm.requests[k] ?? 0) + value;
+      if (error) arm.errors[k] = (arm.errors[k] ?? 0) + value;
+    });
+  }
+  for (const series of answers.buckets) {
+    const le = parseLe(series.labels.le);
+    const edgeIndex = edges.indexOf(le);
+    if (edgeIndex < 0 && le !== Number.POSITIVE_INFINITY) continue;
+    each(series, (arm, k, value) => {
+      if (le === Number.POSITIVE_INFINITY) arm.count[k] = (arm.count[k] ?? 0) + value;
+      else {
+        arm.le[edgeIndex]![k] = (arm.le[edgeIndex]![k] ?? 0) + value;
+        arm.edgesSeen.add(edgeIndex);
+      }
+    });
+  }
+}
+
+/**
+ * The same windows as fetchWindows, with the differencing and the sum over pods, sources and
+ * response codes done by Prometheus (windowIncrease): per group of canaries with the same
+ * selector settings, one query for requests (5xx apart) and one for the buckets at the asked
+ * edges, each answering one series per service, namespace and arm (and le), whatever N. The
+ * answer no longer grows with pods or labels, only with canaries x edges x windows.
+ */
+export async function fetchWindowsAggregated(
+  client: PrometheusClient,
+  targets: CanaryTarget[],
+  range: WindowRange,
+  options: { logger?: Logger } = {},
+): Promise<Map<string, Window[]>> {
+  const grid = windowGrid(range);
+  const windows = Math.max(0, grid.length - 1);
+  const edges = range.latencyBucketsMs;
+  const totals = emptyTotalsFor(targets, windows, edges.length);
+  if (windows > 0) {
+    await Promise.all(
+      groupTargets(targets).map(async (group) => {
+        const [requests, buckets] = await Promise.all([
+          rangeAtWindowEnds(client, batchedRequestsQuery(group, range.intervalSeconds), grid, range.intervalSeconds),
+          edges.length > 0 ? rangeAtWindowEnds(client, batchedBucketsQuery(group, edges, range.intervalSeconds), grid, range.intervalSeconds) : Promise.resolve([]),
+        ]);
+        splitAggregated(group, { requests, buckets }, grid, range, totals);
+      }),
+    );
+  }
+  return assemble(targets, totals, windows, range, options.logger);
 }

@@ -2,7 +2,7 @@
 // a temp dir for config and TSDB, a free port, bounded waits, and no process left behind.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, rmSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -32,6 +32,8 @@ export interface StartPrometheusOptions {
   logger?: Logger;
   /** how long to wait for /-/ready; default 30000. */
   readyTimeoutMs?: number;
+  /** a directory of TSDB blocks (e.g. from `promtool tsdb create-blocks-from`) copied into the data dir before start. */
+  blocksFrom?: string;
 }
 
 export class PrometheusLaunchError extends Error {
@@ -137,6 +139,7 @@ export async function startPrometheus(options: StartPrometheusOptions): Promise<
   const dataDir = join(root, 'data');
   const configFile = join(root, 'prometheus.yml');
   await writeFile(configFile, prometheusConfig(options.targets, scrapeInterval));
+  if (options.blocksFrom !== undefined) await cp(options.blocksFrom, dataDir, { recursive: true });
 
   let child: ChildProcess | undefined;
   let stderrTail = '';
