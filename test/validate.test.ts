@@ -43,6 +43,8 @@ const cases: Case[] = [
   { fixture: 'peerauth-permissive.yaml', code: 'DT2002', path: '/spec/mtls/mode', line: 9 },
   { fixture: 'argocd-missing-path.yaml', code: 'DT3001', path: '/spec/source/path', line: 12 },
   { fixture: 'argocd-missing-values.yaml', code: 'DT3002', path: '/spec/sources/0/helm/valueFiles/0', line: 15 },
+  { fixture: 'applicationset-missing-key.yaml', code: 'DT3003', path: '/spec/generators/0/list/elements/1', line: 13 },
+  { fixture: 'applicationset-outside-project', code: 'DT3004', path: '/spec/destination', line: 23, file: 'applicationset-outside-project/clusters.yaml' },
   { fixture: 'canary-bad-field.yaml', code: 'DT4001', path: '/spec/steps', line: 18, count: 2 },
   { fixture: 'canary-missing-file.yaml', code: 'DT4002', path: '/spec/virtualService/file', line: 10 },
   { fixture: 'canary-missing-route.yaml', code: 'DT4003', path: '/spec/virtualService/route', line: 12 },
@@ -201,5 +203,44 @@ describe('the validate command', () => {
     const missing = await run(GOOD, '--schemas', '/nonexistent/schemas');
     expect(missing.code).toBe(2);
     expect(missing.err).toContain('/nonexistent/schemas');
+  });
+});
+
+describe('promoter validate: the repository\'s multi-cluster ApplicationSets', () => {
+  const file = 'argocd/multi-cluster/docuthinker-clusters.yaml';
+
+  it('are checked against the ApplicationSet CRD, and generate Applications whose paths exist and whose destinations the AppProject admits', async () => {
+    const report = await validatePaths(['argocd'], { registry, repoRoot: '.' });
+    expect(report.findings.filter((f) => f.file.includes('multi-cluster') || f.code === 'DT3004' || f.code === 'DT3003')).toEqual([]);
+
+    const dir = mkdtempSync(join(tmpdir(), 'appset-'));
+    try {
+      const { readFileSync } = await import('node:fs');
+      const broken = readFileSync(file, 'utf8')
+        .replace('preserveResourcesOnDeletion: true', 'preserveResourcesOnDeletion: "yes"')
+        .replace('path: gitops/istio', 'path: gitops/istio-east')
+        .replace('server: https://west.mesh.docuthinker.internal', 'server: https://west.example.com');
+      mkdirSync(join(dir, 'argocd'));
+      writeFileSync(join(dir, 'argocd', 'clusters.yaml'), broken);
+      writeFileSync(join(dir, 'argocd', 'project.yaml'), readFileSync('argocd/project.yaml', 'utf8'));
+      mkdirSync(join(dir, 'gitops', 'istio'), { recursive: true });
+      mkdirSync(join(dir, 'gitops', 'apps', 'overlays', 'prod'), { recursive: true });
+      const bad = await validatePaths([join(dir, 'argocd')], { registry, repoRoot: dir });
+      const codes = bad.findings.filter((f) => f.severity === 'error').map((f) => `${f.code} ${f.path}`);
+      // The CRD's schema (a string where a boolean belongs), the generated mesh Applications' missing
+      // path (east and west), and the west element's server, which the project does not admit.
+      expect(codes).toEqual(
+        expect.arrayContaining([
+          'DT0100 /spec/syncPolicy/preserveResourcesOnDeletion',
+          'DT3001 /spec/source/path',
+          'DT3004 /spec/destination',
+        ]),
+      );
+      expect(bad.findings.filter((f) => f.code === 'DT3001')).toHaveLength(2);
+      // Only the mesh set's west element was moved (String.replace changes the first occurrence).
+      expect(bad.findings.filter((f) => f.code === 'DT3004').map((f) => f.message)).toEqual([expect.stringContaining('https://west.example.com namespace docuthinker-prod is not among AppProject docuthinker')]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -5,6 +5,7 @@ import { relative } from 'node:path';
 import { createSchemaRegistry, defaultSchemasDir } from '../schemas/registry.js';
 import { errorMessage } from '../errors.js';
 import { checkApplication } from './argocd.js';
+import { checkApplicationSets } from './applicationset.js';
 import { checkCanaryPolicy } from './canary-policy.js';
 import { runAnalyzers } from './analyzers/index.js';
 import { findingAt } from './codes.js';
@@ -90,6 +91,11 @@ export async function validatePaths(paths: string[], options: ValidateOptions = 
     );
   } catch (error) {
     findings.push({ file: displayName(repoRoot, cwd), path: '', code: 'DT0006', severity: 'error', message: `cross-reference checks failed: ${errorMessage(error)}` });
+  }
+  try {
+    findings.push(...checkApplicationSets(documents, repo));
+  } catch (error) {
+    findings.push({ file: displayName(repoRoot, cwd), path: '', code: 'DT0006', severity: 'error', message: `ApplicationSet checks failed: ${errorMessage(error)}` });
   }
   try {
     findings.push(...checkHelmReleases(documents, helm));
