@@ -132,6 +132,16 @@ const AUTH_FAILURE =
 const NETWORK_FAILURE =
   /could not resolve host|connection (refused|reset|timed out)|operation timed out|failed to connect|network is unreachable|unable to access|early eof|the remote end hung up unexpectedly|rpc failed|temporary failure|the requested url returned error: (5\d\d|429)\b|\b(ssl|tls|gnutls)\b/i;
 
+const DISK_FULL = /no space left on device|disk quota exceeded/i;
+
+// git's words for a lock it could not take: a file left by a killed git, or one a live git holds.
+const LOCK_FAILURE = /unable to create '[^']*\.lock'|\.lock': file exists|cannot lock ref|could not lock config file|unable to lock|failed to lock/i;
+
+/** Did a git command fail because a lock file (index.lock, a ref's .lock, config.lock) was in the way? */
+export function isLockFailure(error: unknown): boolean {
+  return error instanceof GitPermanentError && LOCK_FAILURE.test(error.message);
+}
+
 function classifyFailure(
   command: string,
   error: Error & { code?: unknown; killed?: boolean; signal?: unknown },
@@ -155,6 +165,10 @@ function classifyFailure(
 /** The error for a failed command from what git printed; `detail` is already redacted. */
 export function classifyOutput(command: string, stderr: string, detail: string, cause?: Error): GitFailure {
   const options = cause ? { cause } : {};
+  // A full work-tree disk passes when space is freed; rebuilding the clone for it would only make it worse.
+  if (DISK_FULL.test(stderr)) {
+    return new GitTransientError(`${command} failed: the disk holding the git workspace is full: ${detail}`, command, options);
+  }
   if (AUTH_FAILURE.test(stderr)) {
     return new GitAuthError(`${command} was refused by the remote (check the credentials): ${detail}`, command, options);
   }
@@ -215,6 +229,10 @@ export function credentialRedactor(remoteUrl: string): (text: string) => string 
  */
 export type PushRefResult = { kind: 'pushed' } | { kind: 'rejected'; summary: string } | { kind: 'refused'; summary: string };
 
+// receive-pack's words when the ref moved (or was locked by another push) between its
+// advertisement and its update: a lost race, not a rule, so the promoter decides again at once.
+const LOST_RACE = /failed to update ref|failed to lock|cannot lock ref|incorrect old value|is at [0-9a-f]+ but expected|reference already exists/i;
+
 export function readPushResult(result: GitResult, ref: string, command: string, redact: (text: string) => string): PushRefResult {
   let status: { flag: string; summary: string } | undefined;
   for (const line of result.stdout.split('\n')) {
@@ -223,6 +241,61 @@ export function readPushResult(result: GitResult, ref: string, command: string, 
   }
   if (result.exitCode === 0 && status?.flag !== '!') return { kind: 'pushed' };
   if (status?.summary.includes('[rejected]')) return { kind: 'rejected', summary: status.summary };
-  if (status?.summary.includes('[remote rejected]')) return { kind: 'refused', summary: redact(status.summary) };
+  if (status?.summary.includes('[remote rejected]')) {
+    return LOST_RACE.test(status.summary) ? { kind: 'rejected', summary: redact(status.summary) } : { kind: 'refused', summary: redact(status.summary) };
+  }
   throw classifyOutput(command, result.stderr, redact(summarize(status?.summary ?? (result.stderr || result.stdout))));
+}
+
+/** Credentials split off a remote URL: git is given the bare URL, and the secret only through its environment. */
+export interface RemoteCredentials {
+  username: string;
+  password: string;
+}
+
+/**
+ * The URL without user-info, and the credentials it carried (http and https only: an ssh user
+ * name is not a secret). The token then never reaches .git/config, FETCH_HEAD or any argv.
+ */
+export function splitCredentials(remoteUrl: string): { url: string; credentials?: RemoteCredentials } {
+  const match = /^(https?):\/\/([^/@]*)@/i.exec(remoteUrl);
+  if (!match) return { url: remoteUrl };
+  const userInfo = match[2] ?? '';
+  const colon = userInfo.indexOf(':');
+  const decode = (text: string): string => {
+    try {
+      return decodeURIComponent(text);
+    } catch {
+      return text;
+    }
+  };
+  const user = decode(colon >= 0 ? userInfo.slice(0, colon) : userInfo);
+  const password = colon >= 0 ? decode(userInfo.slice(colon + 1)) : '';
+  const url = remoteWithoutCredentials(remoteUrl);
+  if (user === '' && password === '') return { url };
+  // https://TOKEN@host: a bare user part is the token (GitHub accepts any user name with it).
+  return { url, credentials: password !== '' ? { username: user || 'x-access-token', password } : { username: 'x-access-token', password: user } };
+}
+
+// The helper is a shell function in git's config (not a file): it prints the credentials from two
+// variables only the git child's environment holds. Other helpers (system, user) are reset first.
+const CREDENTIAL_HELPER = '!f() { test "$1" = get || return 0; printf \'username=%s\\npassword=%s\\n\' "$PROMOTER_GIT_USERNAME" "$PROMOTER_GIT_PASSWORD"; }; f';
+
+/**
+ * The environment that hands `credentials` to git through an in-memory credential helper: config
+ * given by GIT_CONFIG_COUNT (so no argv carries it) and the secret in a variable of the child only.
+ */
+export function credentialEnvironment(env: NodeJS.ProcessEnv, credentials: RemoteCredentials | undefined): NodeJS.ProcessEnv {
+  if (!credentials) return env;
+  const count = Number(env.GIT_CONFIG_COUNT ?? 0) || 0;
+  return {
+    ...env,
+    GIT_CONFIG_COUNT: String(count + 2),
+    [`GIT_CONFIG_KEY_${count}`]: 'credential.helper',
+    [`GIT_CONFIG_VALUE_${count}`]: '',
+    [`GIT_CONFIG_KEY_${count + 1}`]: 'credential.helper',
+    [`GIT_CONFIG_VALUE_${count + 1}`]: CREDENTIAL_HELPER,
+    PROMOTER_GIT_USERNAME: credentials.username,
+    PROMOTER_GIT_PASSWORD: credentials.password,
+  };
 }

@@ -6,16 +6,22 @@ import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promise
 import { dirname, isAbsolute, join, posix } from 'node:path';
 import { PermanentError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { containedPath } from './contained-path.js';
 import {
+  GitAuthError,
   GitPermanentError,
+  credentialEnvironment,
   credentialRedactor,
   gitEnvironment,
+  isLockFailure,
+  splitCredentials,
   readPushResult,
   remoteWithoutCredentials,
   runGit,
   type GitIdentity,
   type GitResult,
 } from './git.js';
+import { removeStaleLocks } from './git-locks.js';
 import type { FileChange, RepoReader } from './ports.js';
 import { matchRepoFiles } from './repo-files.js';
 
@@ -32,7 +38,12 @@ export interface GitWorkspaceOptions {
   timeoutMs?: number;
   /** base environment (default process.env); user and system git config are always shut out unless GIT_CONFIG_GLOBAL is given. */
   env?: NodeJS.ProcessEnv;
+  /** where no process table can show a lock's owner, a lock this old counts as stale; default 10 min. */
+  maxLockAgeMs?: number;
 }
+
+// Failures that are about the remote, not the local clone: re-cloning cannot help them.
+const REMOTE_PROBLEM = /does not appear to be a git repository|could not read from remote|repository not found|remote error|couldn't find remote ref|does not exist on|unable to access|protocol error/i;
 
 export interface CommitInfo {
   sha: string;
@@ -94,12 +105,17 @@ export class GitWorkspace implements RepoReader {
   #queue: Promise<unknown> = Promise.resolve();
   readonly #options: GitWorkspaceOptions;
   readonly #env: NodeJS.ProcessEnv;
+  /** the remote without credentials: the only form written to .git/config or put in an argv. */
+  readonly #remoteUrl: string;
   readonly #redact: (text: string) => string;
   readonly #logger: Logger;
 
   private constructor(options: GitWorkspaceOptions) {
     this.#options = options;
-    this.#env = gitEnvironment(options.env ?? process.env);
+    // A token in the URL is handed to git by an in-memory credential helper, never by the URL.
+    const { url, credentials } = splitCredentials(options.remoteUrl);
+    this.#remoteUrl = url;
+    this.#env = credentialEnvironment(gitEnvironment(options.env ?? process.env), credentials);
     this.#redact = credentialRedactor(options.remoteUrl);
     this.#logger = options.logger.child({ component: 'git', remote: this.#redact(options.remoteUrl), branch: options.branch });
   }
@@ -139,8 +155,10 @@ export class GitWorkspace implements RepoReader {
     }
     return this.#exclusive(async () => {
       try {
-        return await readFile(join(this.#options.dir, relative), 'utf8');
+        // A committed symlink must not make the promoter read (and later push) a file outside the clone.
+        return await readFile(containedPath(this.#options.dir, relative), 'utf8');
       } catch (error) {
+        if (error instanceof PermanentError) throw error;
         if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'EISDIR') {
           return undefined;
         }
@@ -259,16 +277,26 @@ export class GitWorkspace implements RepoReader {
   }
 
   async #prepareClone(): Promise<void> {
-    const { dir, remoteUrl, branch } = this.#options;
+    const { dir, branch } = this.#options;
+    const remoteUrl = this.#remoteUrl;
     if (existsSync(join(dir, '.git'))) {
-      const { stdout } = await this.#git(['config', '--get', 'remote.origin.url'], { okExitCodes: [1] });
-      const existing = stdout.trim();
+      // A restart after a kill -9 finds the killed git's locks: they would fail every command.
+      this.#clearStaleLocks('restart');
+      let existing: string;
+      try {
+        existing = (await this.#git(['config', '--get', 'remote.origin.url'], { okExitCodes: [1] })).stdout.trim();
+      } catch (error) {
+        if (!(error instanceof GitPermanentError)) throw error;
+        this.#logger.warn({ dir, err: error.message }, 'the git workspace is unreadable; rebuilding it');
+        await this.#rebuild();
+        return;
+      }
       if (remoteWithoutCredentials(existing) !== remoteWithoutCredentials(remoteUrl)) {
         throw new PermanentError(
           `${dir} is a clone of ${this.#redact(existing) || 'no remote'}, not of ${this.#redact(remoteUrl)}; use another workspace directory`,
         );
       }
-      // A rotated token lands in the existing clone's config instead of failing the next fetch.
+      // A clone made by an older promoter kept the token in its config: the bare URL replaces it.
       if (existing !== remoteUrl) await this.#git(['remote', 'set-url', 'origin', remoteUrl]);
       this.#logger.debug({ dir }, 'reusing git workspace');
       return;
@@ -282,13 +310,44 @@ export class GitWorkspace implements RepoReader {
     this.#logger.debug({ dir }, 'created git workspace');
   }
 
+  /** The clone is a cache of the remote: a corrupt one is removed and made again (the next fetch fills it). */
+  async #rebuild(): Promise<void> {
+    const { dir, branch } = this.#options;
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true });
+    await this.#git(['init', '-q', `--initial-branch=${branch}`]);
+    await this.#git(['remote', 'add', 'origin', this.#remoteUrl]);
+  }
+
+  /** Removes lock files no live git holds (see git-locks.ts); logs what it removed. */
+  #clearStaleLocks(when: string): boolean {
+    const removed = removeStaleLocks(this.#options.dir, this.#options.maxLockAgeMs === undefined ? {} : { maxAgeMs: this.#options.maxLockAgeMs });
+    if (removed.length > 0) {
+      this.#logger.warn({ when, locks: removed.map((l) => ({ path: l.path, ageSeconds: Math.round(l.ageMs / 1000) })) }, 'removed stale git locks left by a killed git');
+    }
+    return removed.length > 0;
+  }
+
   async #refresh(): Promise<string> {
+    try {
+      return await this.#refreshOnce();
+    } catch (error) {
+      // A broken clone (a kill -9 mid-write, a truncated object, a garbage index) is rebuilt once;
+      // an error about the remote (auth, network, a missing branch) is not the clone's fault.
+      if (!(error instanceof GitPermanentError) || error instanceof GitAuthError || REMOTE_PROBLEM.test(error.message)) throw error;
+      this.#logger.warn({ err: error.message }, 'git workspace looks corrupt; re-cloning it');
+      await this.#rebuild();
+      return this.#refreshOnce();
+    }
+  }
+
+  async #refreshOnce(): Promise<string> {
     const { branch } = this.#options;
     try {
       await this.#git(['fetch', '--quiet', '--prune', '--no-tags', 'origin', `+refs/heads/${branch}:refs/remotes/origin/${branch}`]);
     } catch (error) {
       if (error instanceof GitPermanentError && /couldn't find remote ref/i.test(error.message)) {
-        throw new GitPermanentError(`branch ${branch} does not exist on ${this.#redact(this.#options.remoteUrl)}`, error.command, {
+        throw new GitPermanentError(`branch ${branch} does not exist on ${this.#redact(this.#remoteUrl)}`, error.command, {
           cause: error,
         });
       }
@@ -314,7 +373,9 @@ export class GitWorkspace implements RepoReader {
     await this.#git(['reset', '-q', '--hard', 'HEAD']);
     await this.#git(['clean', '-q', '-ffdx']);
     try {
-      for (const path of paths) await writeAtomically(join(dir, path), change.files[path] ?? '');
+      // Checked before anything is written: a symlinked file or directory would send the write outside the clone.
+      const targets = paths.map((path) => containedPath(dir, path));
+      for (const [i, path] of paths.entries()) await writeAtomically(targets[i] ?? '', change.files[path] ?? '');
       await this.#git(['add', '--', ...paths]);
       const diff = await this.#git(['diff', '--cached', '--quiet', '--', ...paths], { okExitCodes: [1] });
       if (diff.exitCode === 0) {
@@ -385,15 +446,23 @@ export class GitWorkspace implements RepoReader {
     }
   }
 
-  #git(args: readonly string[], extra: { okExitCodes?: readonly number[] } = {}): Promise<GitResult> {
+  async #git(args: readonly string[], extra: { okExitCodes?: readonly number[] } = {}): Promise<GitResult> {
     this.#logger.debug({ args: args.map(this.#redact) }, 'git');
-    return runGit(args, {
-      cwd: this.#options.dir,
-      env: this.#env,
-      timeoutMs: this.#options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-      redact: this.#redact,
-      ...extra,
-    });
+    const run = (): Promise<GitResult> =>
+      runGit(args, {
+        cwd: this.#options.dir,
+        env: this.#env,
+        timeoutMs: this.#options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+        redact: this.#redact,
+        ...extra,
+      });
+    try {
+      return await run();
+    } catch (error) {
+      // Commands are serialised, so a lock nobody live holds was left by a killed git: remove it, once.
+      if (isLockFailure(error) && this.#clearStaleLocks(args[0] ?? 'git')) return run();
+      throw error;
+    }
   }
 
   #exclusive<T>(work: () => Promise<T>): Promise<T> {
