@@ -13,7 +13,7 @@ export interface LockCheckOptions {
   now?: number;
   /** without /proc (no way to see an owner), a lock counts as stale only past this age; default 10 min. */
   maxAgeMs?: number;
-  /** processes never counted as owners: ours and our own children (which are serialised and between commands). */
+  /** processes never counted as owners; default: this process and its batch-reader git children. */
   ignorePids?: ReadonlySet<number>;
   /** where process information lives (a test may point it elsewhere); default /proc. */
   procRoot?: string;
@@ -98,19 +98,21 @@ export function removeStaleLocks(dir: string, options: LockCheckOptions = {}): S
   return stale.map((lock) => ({ ...lock, path: relative(dir, join(gitDir, lock.path)) }));
 }
 
-/** This process's direct children (a long-lived `git cat-file --batch` reader holds no lock). */
+/**
+ * This process's direct children that are long-lived batch readers (`git cat-file --batch`): they
+ * hold no lock, and counting them as owners would keep a killed git's lock forever.
+ */
 function childPids(pid: number, procRoot = '/proc'): number[] {
+  let children: number[];
   try {
-    return readdirSync(join(procRoot, String(pid), 'task')).flatMap((task) => {
-      try {
-        return readChildren(join(procRoot, String(pid), 'task', task, 'children'));
-      } catch {
-        return [];
-      }
-    });
+    children = readdirSync(join(procRoot, String(pid), 'task')).flatMap((task) => readChildren(join(procRoot, String(pid), 'task', task, 'children')));
   } catch {
     return [];
   }
+  return children.filter((child) => {
+    const argv = readFileSyncSafe(join(procRoot, String(child), 'cmdline')).split('\0');
+    return argv.includes('cat-file') || argv.some((arg) => arg.startsWith('--batch'));
+  });
 }
 
 function readChildren(file: string): number[] {

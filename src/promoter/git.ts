@@ -135,7 +135,7 @@ const NETWORK_FAILURE =
 const DISK_FULL = /no space left on device|disk quota exceeded/i;
 
 // git's words for a lock it could not take: a file left by a killed git, or one a live git holds.
-const LOCK_FAILURE = /unable to create '[^']*\.lock'|\.lock': file exists|cannot lock ref|could not lock config file|unable to lock|failed to lock/i;
+const LOCK_FAILURE = /unable to create '[^']*\.lock'|\.lock': file exists|cannot lock ref|could not lock config file|unable to lock|failed to lock|another git process seems to be running|may have crashed in this repository/i;
 
 /** Did a git command fail because a lock file (index.lock, a ref's .lock, config.lock) was in the way? */
 export function isLockFailure(error: unknown): boolean {

@@ -125,8 +125,10 @@ async function loadPolicies(deps: ReconcileDeps): Promise<{ policies: { policy: 
   const policies: { policy: CanaryPolicy; file: string }[] = [];
   const errors: CanaryReport[] = [];
   for (const file of [...files].sort()) {
-    const text = (await deps.git.readFile(file)) ?? '';
+    let text = '';
     try {
+      // Inside the try: a policy that cannot be read (a symlink, a read error) skips that canary only.
+      text = (await deps.git.readFile(file)) ?? '';
       policies.push({ policy: parseCanaryPolicy(text, file), file });
     } catch (error) {
       errors.push({ canary: policyNameOf(text, file), file, outcome: 'error', reason: 'invalid CanaryPolicy; this canary is skipped', error: errorMessage(error) });

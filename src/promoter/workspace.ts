@@ -1,7 +1,7 @@
 // The promoter's local clone of the GitOps branch: refreshed to the remote, read at HEAD, and the
 // place single commits are made and pushed from. Every git command goes through git.ts.
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, posix } from 'node:path';
 import { PermanentError } from '../errors.js';
@@ -282,12 +282,20 @@ export class GitWorkspace implements RepoReader {
     if (existsSync(join(dir, '.git'))) {
       // A restart after a kill -9 finds the killed git's locks: they would fail every command.
       this.#clearStaleLocks('restart');
-      let existing: string;
+      let existing = '';
+      let broken: string | undefined;
       try {
-        existing = (await this.#git(['config', '--get', 'remote.origin.url'], { okExitCodes: [1] })).stdout.trim();
+        // A broken HEAD or config makes git stop seeing the clone (it reads no remote at all).
+        const gitDir = (await this.#git(['rev-parse', '--absolute-git-dir'])).stdout.trim();
+        if (gitDir !== realpathSync(join(dir, '.git'))) broken = `git sees ${gitDir} instead of the clone's own .git`;
+        else existing = (await this.#git(['config', '--get', 'remote.origin.url'], { okExitCodes: [1] })).stdout.trim();
+        if (broken === undefined && existing === '') broken = 'no origin remote';
       } catch (error) {
         if (!(error instanceof GitPermanentError)) throw error;
-        this.#logger.warn({ dir, err: error.message }, 'the git workspace is unreadable; rebuilding it');
+        broken = error.message;
+      }
+      if (broken !== undefined) {
+        this.#logger.warn({ dir, reason: broken }, 'the git workspace is unreadable; re-cloning it');
         await this.#rebuild();
         return;
       }
@@ -334,7 +342,8 @@ export class GitWorkspace implements RepoReader {
     } catch (error) {
       // A broken clone (a kill -9 mid-write, a truncated object, a garbage index) is rebuilt once;
       // an error about the remote (auth, network, a missing branch) is not the clone's fault.
-      if (!(error instanceof GitPermanentError) || error instanceof GitAuthError || REMOTE_PROBLEM.test(error.message)) throw error;
+      // A lock a live git holds is not corruption either: removing the clone under it would be worse.
+      if (!(error instanceof GitPermanentError) || error instanceof GitAuthError || isLockFailure(error) || REMOTE_PROBLEM.test(error.message)) throw error;
       this.#logger.warn({ err: error.message }, 'git workspace looks corrupt; re-cloning it');
       await this.#rebuild();
       return this.#refreshOnce();
