@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../src/logger.js';
+import { createLogger, silentLogger, type Logger } from '../../src/logger.js';
 import { createPromoter, type Promoter } from '../../src/promoter/app.js';
 import { parsePromoterConfig } from '../../src/promoter/config.js';
 import { processCloneDir } from '../../src/promoter/delivery.js';
@@ -17,6 +17,10 @@ import { repoRoot } from '../../src/schemas/registry.js';
 import { fastPolicyText } from '../support/environment.js';
 import { startFakeArgoCd, type FakeArgoCd } from '../support/fake-argocd.js';
 import { cleanGitEnv, commitToRemote, createSeededRemote } from '../support/git-remote.js';
+import { startGitHttpsServer } from '../support/git-https-server.js';
+import { startGitHubServer } from '../support/github-server.js';
+import { newRunRecord, recordTick, startStatusServer } from '../../src/promoter/status-server.js';
+import { Writable } from 'node:stream';
 import { faultCase } from './support/record.js';
 
 const CANARY = 'gitops/apps/backend/base/deployment-canary.yaml';
@@ -79,9 +83,10 @@ class GitCase {
     return processCloneDir(this.workdir, 'run');
   }
 
-  async open(url = this.remoteDir, env: NodeJS.ProcessEnv = cleanGitEnv(this.dir), workdir = this.workdir): Promise<Promoter> {
+  async open(url = this.remoteDir, env: NodeJS.ProcessEnv = cleanGitEnv(this.dir), workdir = this.workdir, logger: Logger = silentLogger(), extra: Record<string, unknown> = {}): Promise<Promoter> {
     const config = parsePromoterConfig(
       {
+        ...extra,
         git: { url, workdir },
         // No Prometheus: a progressing canary holds for want of data; these cases are about Git.
         prometheus: { url: 'http://127.0.0.1:9', timeout: '1s', settle: '1s' },
@@ -90,7 +95,7 @@ class GitCase {
       },
       'git faults config',
     );
-    this.promoter = await createPromoter(config, silentLogger(), { kubeConfigYaml: argo.kubeConfigYaml(), env });
+    this.promoter = await createPromoter(config, logger, { kubeConfigYaml: argo.kubeConfigYaml(), env });
     return this.promoter;
   }
 
@@ -485,4 +490,133 @@ describe('fault suite: symlinks in the repository (issue 11 item 4)', () => {
       expect(world.head()).toBe(before);
     });
   }, 120_000);
+});
+
+/** Every file under `dir` (the clone, .git included) whose bytes contain `needle`. */
+function filesContaining(dir: string, needle: string): string[] {
+  const found: string[] = [];
+  const walk = (path: string): void => {
+    let info;
+    try {
+      info = statSync(path);
+    } catch {
+      return; // removed while walking (git's temp files)
+    }
+    if (info.isDirectory()) {
+      for (const name of readdirSync(path)) walk(join(path, name));
+    } else if (info.isFile()) {
+      try {
+        if (readFileSync(path).includes(needle)) found.push(path);
+      } catch {
+        // gone
+      }
+    }
+  };
+  walk(dir);
+  return found;
+}
+
+/** Every process whose command line contains `needle` (what `ps -ef` / `ps aux` print), with the full listing. */
+function processesContaining(needle: string): { hits: string[]; listing: string } {
+  const listing = execFileSync('ps', ['-eo', 'pid,args', '--cols', '100000'], { encoding: 'utf8' });
+  const hits = listing.split('\n').filter((line) => line.includes(needle));
+  for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    try {
+      const cmdline = readFileSync(join('/proc', pid, 'cmdline'), 'utf8');
+      if (cmdline.includes(needle)) hits.push(`${pid} ${cmdline.replaceAll('\0', ' ')}`);
+    } catch {
+      // exited
+    }
+  }
+  return { hits, listing };
+}
+
+describe('fault suite: secrets', () => {
+  const GIT_TOKEN = 'FAKE-GIT-TOKEN-gitfaults-7f3a9c41d2';
+  const GITHUB_TOKEN = 'FAKE-GITHUB-TOKEN-gitfaults-2b8e1d55aa';
+  const WRONG_TOKEN = 'FAKE-WRONG-TOKEN-gitfaults-c0ffee99';
+
+  it('with recognisable fake tokens over HTTPS, no log, error, commit, PR body, status page, ps listing or file under the work tree holds one (ps and files checked while a push is in flight)', async () => {
+    await faultCase({ class: 'secrets', case: 'fake tokens over HTTPS: logs, errors, commits, PR body, status page, ps and work tree during a push' }, async (observed) => {
+      const world = await GitCase.create();
+      const server = await startGitHttpsServer({ projectRoot: world.dir, dir: world.dir, username: 'x-access-token', token: GIT_TOKEN });
+      const gh = await startGitHubServer({ bareRepo: world.remoteDir, tokens: { [GITHUB_TOKEN]: 'docuthinker-promoter[bot]' }, autoMergeWhenClean: 'merge' });
+      let logs = '';
+      const logger = createLogger({
+        level: 'debug',
+        destination: new Writable({
+          write(chunk: Buffer, _encoding, done) {
+            logs += chunk.toString();
+            done();
+          },
+        }),
+      });
+      const leaks: string[] = [];
+      const check = (where: string, text: string): void => {
+        for (const token of [GIT_TOKEN, GITHUB_TOKEN, WRONG_TOKEN]) if (text.includes(token)) leaks.push(`${where} holds ${token.slice(0, 14)}…`);
+      };
+      const url = `${server.url}/remote.git`;
+      const env = { ...cleanGitEnv(world.dir), GIT_SSL_CAINFO: server.caFile, GIT_TOKEN, GITHUB_TOKEN };
+      try {
+        // A push that stays in flight: the remote's hook waits until the test has looked.
+        const receiving = join(world.dir, 'receiving');
+        const release = join(world.dir, 'release');
+        world.hook('pre-receive', `cat >/dev/null\ntouch ${receiving}\ni=0\nwhile [ ! -e ${release} ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done\nrm -f ${receiving}\nexit 0`);
+        for (const [mode, extra] of [
+          ['push', {}],
+          ['pull-request', { delivery: { mode: 'pull-request', github: { apiUrl: gh.url, owner: gh.owner, repo: gh.repo } } }],
+        ] as const) {
+          const workdir = join(world.dir, `work-${mode}`);
+          await world.open(url, env, workdir, logger, extra);
+          await world.landCanary(`ghcr.io/docuthinker/backend:9.9.${mode === 'push' ? 0 : 1}`);
+          rmSync(release, { force: true });
+          const tick = world.promoter.tick();
+          for (let i = 0; i < 400 && !existsSync(receiving); i += 1) await new Promise((r) => setTimeout(r, 50));
+          expect(existsSync(receiving), 'the push never reached the remote hook').toBe(true);
+          // In flight: git push and git-remote-https are running right now.
+          const { hits, listing } = processesContaining(GIT_TOKEN);
+          expect(listing).toMatch(/git-remote-https|git push|send-pack/);
+          for (const hit of hits) leaks.push(`ps: ${hit.slice(0, 80)}`);
+          for (const file of filesContaining(workdir, GIT_TOKEN)) leaks.push(`file ${file}`);
+          for (const file of filesContaining(workdir, GITHUB_TOKEN)) leaks.push(`file ${file}`);
+          writeFileSync(release, '');
+          const report = await tick;
+          check(`${mode} tick report`, JSON.stringify(report));
+          expect(backend(report)).toMatchObject({ outcome: mode === 'push' ? 'committed' : expect.stringMatching(/proposed|committed/), action: 'start' });
+          const clone = processCloneDir(workdir, 'run');
+          const config = readFileSync(join(clone, '.git', 'config'), 'utf8');
+          expect(config).toContain(`url = ${url}`);
+          check(`${mode} .git/config`, config);
+          const record = newRunRecord();
+          recordTick(record, report, 1);
+          const status = await startStatusServer(record, { host: '127.0.0.1', port: 0 }, { history: () => Promise.resolve([]) });
+          try {
+            for (const path of ['/', '/status', '/metrics', '/healthz', '/readyz']) check(`status page ${path}`, await (await fetch(`${status.url}${path}`)).text());
+          } finally {
+            await status.close();
+          }
+        }
+        // The pull request the second promoter opened.
+        const pulls = await gh.pullRequests();
+        expect(pulls.length).toBeGreaterThan(0);
+        for (const pr of pulls) check(`PR #${pr.number}`, JSON.stringify(pr));
+        // A wrong token: the error names the remote, never the token.
+        const failure = await world
+          .open(url, { ...env, GIT_TOKEN: WRONG_TOKEN }, join(world.dir, 'work-wrong'), logger)
+          .then(() => undefined, (error: unknown) => error as Error);
+        expect(failure).toMatchObject({ name: 'GitAuthError', message: expect.stringMatching(/refused by the remote/) });
+        check('auth error', `${failure?.message} ${failure?.stack} ${String((failure?.cause as Error | undefined)?.message)}`);
+        expect(server.requests.some((r) => !r.authorized)).toBe(true);
+        check('commits on the remote', world.git('log', '-p', '--all'));
+        check('logs', logs);
+        expect(logs).toContain('"msg":"git"');
+        for (const file of filesContaining(world.workdir.replace(/work$/, ''), GIT_TOKEN)) if (!file.endsWith('.pem')) leaks.push(`file ${file}`);
+      } finally {
+        await gh.close();
+        await server.close();
+      }
+      observed.tokensLeaked = leaks.length;
+      expect(leaks).toEqual([]);
+    });
+  }, 180_000);
 });
