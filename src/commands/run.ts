@@ -4,6 +4,7 @@ import { errorMessage } from '../errors.js';
 import { createLeaderElectorFor, createNotifier, createPromoter } from '../promoter/app.js';
 import { canaryHistory } from '../promoter/history.js';
 import type { TickReport } from '../promoter/reconcile.js';
+import { SentOnce } from '../promoter/notifications.js';
 import { formatTickReport } from '../promoter/report.js';
 import { startScheduler } from '../promoter/scheduler.js';
 import { newRunRecord, parseListen, recordTick, recordTickStart, startStatusServer } from '../promoter/status-server.js';
@@ -45,7 +46,9 @@ Logs are JSON lines (pino) on stdout; tokens are redacted. While running it serv
         const record = newRunRecord();
         const promoter = await createPromoter(config, logger, { onBackend: (backend, ok) => (backend === 'prometheus' ? record.metrics.prometheusQuery(ok) : undefined) });
         // Enqueued after a tick, sent in the background: a webhook never delays a decision. A dry run tells nobody.
-        const notifier = createNotifier(config, logger, record.metrics);
+        // What was notified once (a hold past max dwell) rides in the Lease, so a failover does not repeat it.
+        const sent = new SentOnce();
+        const notifier = createNotifier(config, logger, record.metrics, fetch, sent);
         const notify = (report: TickReport): void => {
           if (!options.dryRun) notifier.notifyTick(report, Date.now() / 1000);
         };
@@ -66,7 +69,7 @@ Logs are JSON lines (pino) on stdout; tokens are redacted. While running it serv
           : undefined;
         if (server) logger.info({ url: server.url }, 'serving the status page at /, /healthz, /readyz, /metrics and /status');
         // Only `run` as a service takes the Lease; --once, status, analyze and the person commands never do.
-        const elector = config.leaderElection.enabled ? createLeaderElectorFor(config, logger) : undefined;
+        const elector = config.leaderElection.enabled ? createLeaderElectorFor(config, logger, {}, sent) : undefined;
         if (elector) {
           record.leadership = { identity: elector.identity, isLeader: () => elector.isLeader() };
           record.metrics.leadership(elector.identity, false, false);

@@ -12,7 +12,7 @@ import type { Logger } from '../logger.js';
 import { createArgoCdClient, syncGate } from './argocd.js';
 import { remoteUrlWithToken, type EndpointConfig, type PromoterConfig } from './config.js';
 import type { KubernetesSource } from './kubernetes.js';
-import { createLeaderElector, kubernetesLeasePort, type LeaderElector } from './leader.js';
+import { createLeaderElector, kubernetesLeasePort, type LeaderElector, type LeaseHandover } from './leader.js';
 import { processCloneDir, pushDelivery, removeStaleClones, type ClonePurpose } from './delivery.js';
 import { ConfigError, errorMessage } from '../errors.js';
 import { createGitHub, pullRequestDelivery, type GitHubAuth } from './github.js';
@@ -20,7 +20,7 @@ import { PartialMetricsError, type ArgoPort, type CanaryTarget, type DeliveryPor
 import { reconcileOnce, type ReconcileDeps, type TickReport } from './reconcile.js';
 import { GitWorkspace } from './workspace.js';
 import type { PromoterMetrics } from './metrics.js';
-import { Notifier } from './notifications.js';
+import { Notifier, type SentOnce } from './notifications.js';
 
 export interface Promoter {
   tick(options?: { dryRun?: boolean; historySeconds?: number; mayWrite?: () => boolean }): Promise<TickReport>;
@@ -212,7 +212,7 @@ export function kubernetesSource(config: PromoterConfig, overrides: PromoterOver
 }
 
 /** The Lease elector `promoter run` uses when leaderElection.enabled; never built by --once or the other commands. */
-export function createLeaderElectorFor(config: PromoterConfig, logger: Logger, overrides: PromoterOverrides = {}): LeaderElector {
+export function createLeaderElectorFor(config: PromoterConfig, logger: Logger, overrides: PromoterOverrides = {}, handover?: LeaseHandover): LeaderElector {
   const election = config.leaderElection;
   const identity = election.identity ?? overrides.env?.POD_NAME ?? process.env.POD_NAME ?? `${hostname()}-${process.pid}`;
   // A Lease call must end before the next renewal is due.
@@ -227,11 +227,12 @@ export function createLeaderElectorFor(config: PromoterConfig, logger: Logger, o
       renewPeriodSeconds: election.renewPeriod,
     },
     logger,
+    ...(handover ? { handover } : {}),
   });
 }
 
 /** The webhook notifier from config.notifications (sends nothing when no webhook is set). */
-export function createNotifier(config: PromoterConfig, logger: Logger, metrics?: PromoterMetrics, fetchImpl: typeof fetch = fetch): Notifier {
+export function createNotifier(config: PromoterConfig, logger: Logger, metrics?: PromoterMetrics, fetchImpl: typeof fetch = fetch, sent?: SentOnce): Notifier {
   const n = config.notifications;
   return new Notifier({
     webhooks: n.webhooks,
@@ -241,6 +242,7 @@ export function createNotifier(config: PromoterConfig, logger: Logger, metrics?:
     queueLimit: n.queueLimit,
     attempts: n.attempts,
     backoffMs: n.backoff * 1000,
+    ...(sent ? { sent } : {}),
   });
 }
 

@@ -15,6 +15,19 @@ export interface LeaseRecord {
   renewTime?: Date;
   leaseTransitions: number;
   resourceVersion?: string;
+  /** metadata.annotations: carried over on every write, so a handover note survives renewals. */
+  annotations?: Record<string, string>;
+}
+
+/**
+ * A note the leader leaves in one Lease annotation for whoever leads next: `save()` is written with
+ * every renewal, `load()` gets what the Lease held whenever it is read. Never rollout state (that is
+ * read from Git only); today it is which holds past max dwell were already notified.
+ */
+export interface LeaseHandover {
+  annotation: string;
+  load(value: string | undefined): void;
+  save(): string | undefined;
 }
 
 /** What the election needs of the Kubernetes API: read, create and compare-and-swap one Lease. */
@@ -79,6 +92,7 @@ export function createLeaderElector(options: {
   logger: Logger;
   /** milliseconds; injectable for tests. */
   now?: () => number;
+  handover?: LeaseHandover;
 }): LeaderElector {
   const { leases, settings } = options;
   const now = options.now ?? (() => Date.now());
@@ -92,6 +106,13 @@ export function createLeaderElector(options: {
   let loop: Promise<void> | undefined;
 
   const isLeader = () => leading && now() - lastRenewAt < renewMs * 2;
+  const handover = options.handover;
+  /** the record's annotations with this replica's handover note (what it knows, merged with what it read). */
+  const annotated = (record: LeaseRecord | undefined): Pick<LeaseRecord, 'annotations'> => {
+    const note = handover?.save();
+    if (note === undefined || handover === undefined) return record?.annotations ? { annotations: record.annotations } : {};
+    return { annotations: { ...record?.annotations, [handover.annotation]: note } };
+  };
 
   const setLeading = (value: boolean, reason: string) => {
     if (value === leading) return;
@@ -104,6 +125,8 @@ export function createLeaderElector(options: {
   async function attempt(): Promise<void> {
     const at = now();
     const record = await leases.read();
+    // Read before any write: a new leader knows what the previous one noted before its first tick.
+    if (handover) handover.load(record?.annotations?.[handover.annotation]);
     const key = record ? `${record.holderIdentity}\u0000${record.renewTime?.toISOString() ?? ''}\u0000${record.resourceVersion ?? ''}` : '';
     if (observed?.key !== key) observed = { key, at };
     const decision = leaseDecision(record, settings.identity, at - observed.at);
@@ -114,9 +137,9 @@ export function createLeaderElector(options: {
     }
     let result: 'ok' | 'conflict';
     if (decision === 'create') {
-      result = await leases.create({ holderIdentity: settings.identity, leaseDurationSeconds: settings.leaseDurationSeconds, acquireTime: stamp, renewTime: stamp, leaseTransitions: 0 });
+      result = await leases.create({ holderIdentity: settings.identity, leaseDurationSeconds: settings.leaseDurationSeconds, acquireTime: stamp, renewTime: stamp, leaseTransitions: 0, ...annotated(undefined) });
     } else if (decision === 'renew' && record) {
-      result = await leases.replace({ ...record, leaseDurationSeconds: settings.leaseDurationSeconds, renewTime: stamp });
+      result = await leases.replace({ ...record, leaseDurationSeconds: settings.leaseDurationSeconds, renewTime: stamp, ...annotated(record) });
     } else {
       const previous = record?.holderIdentity ?? '';
       result = await leases.replace({
@@ -126,6 +149,7 @@ export function createLeaderElector(options: {
         acquireTime: stamp,
         renewTime: stamp,
         leaseTransitions: (record?.leaseTransitions ?? 0) + 1,
+        ...annotated(record),
       });
       if (result === 'ok') logger.info({ previous: previous || '(released)' }, 'took over the Lease');
     }
@@ -166,7 +190,7 @@ export function createLeaderElector(options: {
       try {
         const record = await leases.read();
         if (record?.holderIdentity === settings.identity) {
-          await leases.replace({ ...record, holderIdentity: '', leaseDurationSeconds: 1, renewTime: new Date(now()) });
+          await leases.replace({ ...record, holderIdentity: '', leaseDurationSeconds: 1, renewTime: new Date(now()), ...annotated(record) });
           logger.info('released the Lease');
         }
       } catch (error) {
@@ -186,6 +210,7 @@ function fromLease(lease: V1Lease): LeaseRecord {
     ...(spec.renewTime ? { renewTime: new Date(spec.renewTime) } : {}),
     leaseTransitions: spec.leaseTransitions ?? 0,
     ...(lease.metadata?.resourceVersion ? { resourceVersion: lease.metadata.resourceVersion } : {}),
+    ...(lease.metadata?.annotations ? { annotations: { ...lease.metadata.annotations } } : {}),
   };
 }
 
@@ -193,7 +218,12 @@ function toLease(record: LeaseRecord, namespace: string, name: string): V1Lease 
   return {
     apiVersion: 'coordination.k8s.io/v1',
     kind: 'Lease',
-    metadata: { name, namespace, ...(record.resourceVersion ? { resourceVersion: record.resourceVersion } : {}) },
+    metadata: {
+      name,
+      namespace,
+      ...(record.resourceVersion ? { resourceVersion: record.resourceVersion } : {}),
+      ...(record.annotations ? { annotations: record.annotations } : {}),
+    },
     spec: {
       holderIdentity: record.holderIdentity,
       leaseDurationSeconds: record.leaseDurationSeconds,

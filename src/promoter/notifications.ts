@@ -18,7 +18,7 @@ export interface Notification {
   event: NotificationEvent;
   canary: string;
   message: SlackMessage;
-  /** the same key is sent once per Notifier (a hold at max dwell repeats on every tick). */
+  /** the same key is sent once (a hold at max dwell repeats on every tick); see SentOnce. */
   once?: string;
 }
 
@@ -116,6 +116,49 @@ export function operationNotification(
   };
 }
 
+/**
+ * The `once` keys already sent. In one process by itself; with leader election it rides in a Lease
+ * annotation (a LeaseHandover: `save()` on each renewal, `load()` on each read), so the replica that
+ * takes over does not repeat a hold the previous leader announced. A key sent less than one renew
+ * period before the leader died can be sent again. Keeps the newest `limit` keys.
+ */
+export class SentOnce {
+  readonly annotation = 'delivery.docuthinker.io/notified';
+  private readonly keys = new Set<string>();
+
+  constructor(private readonly limit = 200) {}
+
+  has(key: string): boolean {
+    return this.keys.has(key);
+  }
+
+  add(key: string): void {
+    this.keys.delete(key);
+    this.keys.add(key);
+    for (const oldest of this.keys) {
+      if (this.keys.size <= this.limit) break;
+      this.keys.delete(oldest);
+    }
+  }
+
+  /** Merges the keys another replica saved (a JSON array); anything unreadable is ignored. */
+  load(value: string | undefined): void {
+    if (value === undefined) return;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(value);
+    } catch {
+      return;
+    }
+    if (!Array.isArray(parsed)) return;
+    for (const key of parsed) if (typeof key === 'string' && !this.keys.has(key)) this.add(key);
+  }
+
+  save(): string | undefined {
+    return this.keys.size > 0 ? JSON.stringify([...this.keys]) : undefined;
+  }
+}
+
 export class WebhookError extends TransientError {
   override name = 'WebhookError';
 }
@@ -141,6 +184,8 @@ export interface NotifierOptions {
   attempts?: number;
   /** first retry delay; doubled on each further retry. */
   backoffMs?: number;
+  /** the keys already sent (shared with the leader elector so it survives a failover). */
+  sent?: SentOnce;
 }
 
 /** The origin only: a Slack webhook's path is its secret. */
@@ -161,7 +206,7 @@ interface TargetQueue {
 
 export class Notifier {
   private readonly queues: TargetQueue[];
-  private readonly seen = new Set<string>();
+  private readonly seen: SentOnce;
   private readonly inFlight = new Set<Promise<void>>();
   private readonly queueLimit: number;
   private readonly attempts: number;
@@ -172,6 +217,7 @@ export class Notifier {
     this.queueLimit = Math.max(1, options.queueLimit ?? 100);
     this.attempts = Math.max(1, options.attempts ?? 3);
     this.backoffMs = options.backoffMs ?? 1000;
+    this.seen = options.sent ?? new SentOnce();
   }
 
   get enabled(): boolean {
