@@ -101,3 +101,21 @@ describe('images and annotations', () => {
     expect(out).toContain('delivery.docuthinker.io/step: "10"');
   });
 });
+
+describe('alias bombs', () => {
+  const bomb = ['a: &a [x, x, x, x, x, x, x, x, x]', 'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]', 'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]', 'd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]'];
+  const file = 'gitops/apps/backend/base/deployment-canary.yaml';
+  const ref = { deployment: 'backend-canary', container: 'backend' };
+
+  it('refuses a manifest whose aliases expand too far, naming the file, though the bomb is not on the path read', () => {
+    const bombed = deployment.replace('\nmetadata:\n', `\nx-padding:\n${bomb.map((l) => `  ${l}`).join('\n')}\nmetadata:\n`);
+    expect(() => readImage(bombed, file, ref)).toThrow(ManifestEditError);
+    expect(() => readImage(bombed, file, ref)).toThrow(/deployment-canary\.yaml: YAML: .*alias/i);
+    expect(() => readImage(`${deployment}\n---\n${bomb.join('\n')}\n`, file, ref)).toThrow(/alias/i);
+  });
+
+  it('keeps reading a manifest with a few ordinary anchors', () => {
+    const anchored = deployment.replace('\nmetadata:\n', '\nx-common: &common { team: docs }\nx-copy: *common\nmetadata:\n');
+    expect(readImage(anchored, file, ref)).toBe(readImage(deployment, file, ref));
+  });
+});

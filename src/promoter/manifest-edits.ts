@@ -1,8 +1,8 @@
 // Pure `content -> content` edits of the manifests the promoter owns. Each edit splices new
 // scalar text into the original bytes at the node's source range, so comments, key order,
 // quoting and every other line stay byte-identical; the result is re-parsed to confirm it.
-import { isMap, isScalar, isSeq, parseAllDocuments, Scalar, type Document, type Node } from 'yaml';
-import { PermanentError } from '../errors.js';
+import { isMap, isScalar, isSeq, parseAllDocuments, Scalar, visit, type Document, type Node } from 'yaml';
+import { errorMessage, PermanentError } from '../errors.js';
 
 /** A manifest the promoter cannot edit as asked: names the file and what is missing or wrong. */
 export class ManifestEditError extends PermanentError {
@@ -28,10 +28,35 @@ function selectDocument(text: string, file: string, selector: DocumentSelector):
     if (doc.errors.length > 0) {
       throw new ManifestEditError(`${file}: YAML error: ${doc.errors[0]?.message.split('\n')[0] ?? 'unparseable'}`);
     }
+    refuseAliasBomb(doc, file);
   }
   const match = docs.find((d) => d.get('kind') === selector.kind && d.getIn(['metadata', 'name']) === selector.name);
   if (!match) throw new ManifestEditError(`${file}: no ${selector.kind} named "${selector.name}"`);
   return match;
+}
+
+/** As for a CanaryPolicy: resolving more aliases than this is taken for an alias bomb. */
+const MAX_ALIAS_COUNT = 100;
+
+/**
+ * The promoter edits manifests without resolving aliases, so an alias bomb would pass through and be
+ * committed for Argo CD to choke on. A document with aliases is resolved once, bounded, and refused
+ * when it expands too far; the common case (no alias at all) costs one walk.
+ */
+function refuseAliasBomb(doc: Document.Parsed, file: string): void {
+  let aliased = false;
+  visit(doc, {
+    Alias: () => {
+      aliased = true;
+      return visit.BREAK;
+    },
+  });
+  if (!aliased) return;
+  try {
+    doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (error) {
+    throw new ManifestEditError(`${file}: YAML: ${errorMessage(error)}`, { cause: error });
+  }
 }
 
 /** Walks `path` from the document root; returns the nodes along the way (root first). */
