@@ -46,14 +46,14 @@ for (const c of classes) {
     out.push(`| ${r.case} | ${r.runs} | ${r.survived ? 'yes' : 'NO'} | ${r.dataLost} | ${r.wrongPromotions} | ${r.monitoringRollbacks} | ${r.tokensLeaked} |`);
   }
 }
+// The classes issue 11 asks for: one without records is named instead of silently missing.
+const expected = ['metrics', 'kubernetes', 'git', 'crash', 'concurrency', 'bad-input', 'secrets'];
+const missing = expected.filter((c) => !classes.includes(c));
 out.push(
   '',
   '## Not in the suite yet',
   '',
-  'Git faults (unreachable remote, non-fast-forward loops, remote rejected, a remote moving between',
-  'fetch and push, stale locks, a corrupt clone, a full disk), kill -9 crash consistency, concurrency',
-  '(20 canaries, split brain, hand edits), the bad-input corpus and the fake-token secrets check are',
-  'not written yet; their classes appear above once they record cases.',
+  missing.length > 0 ? `No case recorded for: ${missing.join(', ')}.` : 'Every fault class the issue names has recorded cases.',
   '',
   '## Soak',
   '',
