@@ -561,6 +561,8 @@ describe('fault suite: secrets', () => {
         // A push that stays in flight: the remote's hook waits until the test has looked.
         const receiving = join(world.dir, 'receiving');
         const release = join(world.dir, 'release');
+        // Released by default, so CI's own pushes (landCanary) pass straight through.
+        writeFileSync(release, '');
         world.hook('pre-receive', `cat >/dev/null\ntouch ${receiving}\ni=0\nwhile [ ! -e ${release} ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done\nrm -f ${receiving}\nexit 0`);
         for (const [mode, extra] of [
           ['push', {}],
