@@ -203,8 +203,8 @@ describe('a canary in two clusters, metrics told apart by a cluster label on one
     let passedWhileWaiting = false;
     for (let i = 0; i < 25 && !passedWhileWaiting; i++) {
       const report = await fleet.tick();
-      if (fleet.state().canaryWeight !== 5) console.log('DEBUG', JSON.stringify(report, null, 1).slice(0, 6000), fleet.git('log', '-3', '--format=%B', 'main'));
-      expect(fleet.state().canaryWeight).toBe(5);
+      // On failure, say what moved the canary: the decision and the newest commit.
+      expect(fleet.state().canaryWeight, `${report?.action ?? ''}: ${report?.reason ?? ''}\n${lastCommit(fleet).body}`).toBe(5);
       expect(report?.reason).toMatch(/waiting for Argo CD to apply 5%: .*docuthinker-(mesh|apps)-west: /);
       passedWhileWaiting = report?.verdict?.decision === 'promote';
       if (passedWhileWaiting) {
