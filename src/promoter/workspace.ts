@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, realpathSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, posix } from 'node:path';
-import { PermanentError } from '../errors.js';
+import { PermanentError, TransientError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { containedPath } from './contained-path.js';
 import {
@@ -384,7 +384,14 @@ export class GitWorkspace implements RepoReader {
     try {
       // Checked before anything is written: a symlinked file or directory would send the write outside the clone.
       const targets = paths.map((path) => containedPath(dir, path));
-      for (const [i, path] of paths.entries()) await writeAtomically(targets[i] ?? '', change.files[path] ?? '');
+      for (const [i, path] of paths.entries()) {
+        await writeAtomically(targets[i] ?? '', change.files[path] ?? '').catch((error: unknown) => {
+          const code = (error as NodeJS.ErrnoException).code;
+          // Passes when space is freed: the next tick decides and writes again.
+          if (code === 'ENOSPC' || code === 'EDQUOT') throw new TransientError(`cannot write ${path}: the disk holding the git workspace is full`, { cause: error });
+          throw error;
+        });
+      }
       await this.#git(['add', '--', ...paths]);
       const diff = await this.#git(['diff', '--cached', '--quiet', '--', ...paths], { okExitCodes: [1] });
       if (diff.exitCode === 0) {
