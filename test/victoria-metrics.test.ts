@@ -360,6 +360,30 @@ describe('VictoriaMetrics as the query backend', () => {
     console.log(`default VictoriaMetrics: windows ${differing.map((d) => d.k).join(', ')} of frontend read as no data (Prometheus: observed, 0 requests)`);
   }, 120_000);
 
+  it('custom checks: rate() differs by extrapolation; differences of raw counters agree exactly', async () => {
+    const errors = `istio_requests_total{destination_service_name="backend",destination_canonical_revision="canary",response_code=~"5.."}`;
+    const all = `istio_requests_total{destination_service_name="backend",destination_canonical_revision="canary"}`;
+    const forms: Record<string, string> = {
+      'rate ratio': `sum(rate(${errors}[5m])) / sum(rate(${all}[5m]))`,
+      'increase of 5xx': `sum(increase(${errors}[5m]))`,
+      'raw difference of 5xx': `sum(${errors} - ${errors} offset 5m)`,
+      'raw difference ratio': `sum(${errors} - ${errors} offset 5m) / sum(${all} - ${all} offset 5m)`,
+    };
+    // A grid point 20 minutes in, with no counter reset in the 5 minutes before it.
+    const at = canaryStart + 1200;
+    const value = async (url: string, query: string): Promise<number> => (await createPrometheusClient({ baseUrl: url }).instant(query, { time: at }))[0]?.value ?? Number.NaN;
+    const figures: Record<string, [number, number]> = {};
+    for (const [name, query] of Object.entries(forms)) figures[name] = [await value(prometheus.url, query), await value(victoria.url, query)];
+    console.log(Object.entries(figures).map(([name, [p, v]]) => `${name}: prometheus ${p.toFixed(6)}, victoria-metrics ${v.toFixed(6)}`).join('\n'));
+    for (const [p, v] of Object.values(figures)) expect(Number.isFinite(p) && Number.isFinite(v)).toBe(true);
+    expect(figures['raw difference of 5xx']?.[1]).toBe(figures['raw difference of 5xx']?.[0]);
+    expect(figures['raw difference ratio']?.[1]).toBe(figures['raw difference ratio']?.[0]);
+    // VictoriaMetrics' increase() is the raw difference (it counts from the sample before the range);
+    // Prometheus extrapolates the samples inside the range to its edges.
+    expect(figures['increase of 5xx']?.[1]).toBe(figures['raw difference of 5xx']?.[0]);
+    expect(figures['increase of 5xx']?.[0]).not.toBe(figures['raw difference of 5xx']?.[0]);
+  }, 60_000);
+
   it('speaks the query API the client expects (a raw counter read at a time agrees exactly)', async () => {
     const query = 'sum by (destination_service_name) (istio_requests_total)';
     const at = canaryStart + 300.5;
