@@ -32,6 +32,8 @@ const { values } = parseArgs({
     'no-idle': { type: 'boolean', default: false },
     /** skip the full dry-run tick (Git included); time the metrics side alone. */
     'metrics-only': { type: 'boolean', default: false },
+    /** where generated TSDB blocks are kept between runs (the N = 1000 backfill takes minutes). */
+    cache: { type: 'string', default: join(tmpdir(), 'fleet-bench-blocks') },
     /** write a V8 CPU profile of the promoter child at the largest N into this directory. */
     profile: { type: 'string' },
     child: { type: 'string' },
@@ -219,6 +221,36 @@ async function run(command: string, args: string[]): Promise<string> {
   const [code] = (await once(child, 'exit')) as [number | null];
   if (code !== 0) throw new Error(`${command} ${args.join(' ')} exited ${code}: ${output.slice(-2000)}`);
   return output;
+}
+
+/**
+ * TSDB blocks for N canaries, from the cache when a run within the retention made them (the data
+ * is seeded, so the same N and windows give the same series), else generated and backfilled.
+ */
+async function cachedBlocks(n: number, windows: number, services: { service: string; progressing: boolean }[]): Promise<{ blocks: string; end: number }> {
+  const dir = join(values.cache ?? join(tmpdir(), 'fleet-bench-blocks'), `n${n}-w${windows}-v1`);
+  const meta = join(dir, 'meta.json');
+  try {
+    const { end } = JSON.parse(await readFile(meta, 'utf8')) as { end: number };
+    // Prometheus keeps 1 d (startPrometheus): reuse blocks well inside it.
+    if (Date.now() / 1000 - end < 18 * 3600) return { blocks: join(dir, 'blocks'), end };
+  } catch {
+    // not cached yet
+  }
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  // Old enough that the TSDB head (now) never overlaps the backfilled blocks.
+  const end = Math.floor(Date.now() / 1000 / 3600) * 3600 - 3 * 3600;
+  const om = join(dir, 'istio.om');
+  let started = performance.now();
+  await writeOpenMetrics(om, services, end - windows * INTERVAL, windows);
+  console.error(`fleet: N=${n}: OpenMetrics written in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  started = performance.now();
+  await run('promtool', ['tsdb', 'create-blocks-from', 'openmetrics', om, join(dir, 'blocks')]);
+  console.error(`fleet: N=${n}: promtool backfill in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  await rm(om);
+  await writeFile(meta, JSON.stringify({ end }));
+  return { blocks: join(dir, 'blocks'), end };
 }
 
 // ---------------------------------------------------------------- the GitOps tree
@@ -474,16 +506,11 @@ async function runCases(n: number, withIdle: boolean, windows: number, rounds: n
   const dir = await mkdtemp(join(tmpdir(), `fleet-bench-${n}-`));
   const cleanup: (() => Promise<unknown>)[] = [() => rm(dir, { recursive: true, force: true })];
   try {
-    // Old enough that the TSDB head (now) never overlaps the backfilled blocks.
-    const end = Math.floor(Date.now() / 1000 / 3600) * 3600 - 3 * 3600;
-    const t0 = end - windows * INTERVAL;
     const services = Array.from({ length: n }, (_, i) => ({ service: `svc${i + 1}`, progressing: true }));
     const started = performance.now();
-    const om = join(dir, 'istio.om');
-    await writeOpenMetrics(om, services, t0, windows);
-    await run('promtool', ['tsdb', 'create-blocks-from', 'openmetrics', om, join(dir, 'blocks')]);
-    await rm(om);
-    const prometheus = await startPrometheus({ targets: [], blocksFrom: join(dir, 'blocks'), readyTimeoutMs: 120_000 });
+    const { blocks, end } = await cachedBlocks(n, windows, services);
+    const t0 = end - windows * INTERVAL;
+    const prometheus = await startPrometheus({ targets: [], blocksFrom: blocks, readyTimeoutMs: 120_000 });
     cleanup.push(() => prometheus.stop());
     const loadSeconds = (performance.now() - started) / 1000;
     const client = createPrometheusClient({ baseUrl: prometheus.url, timeoutMs: 60_000 });

@@ -149,3 +149,17 @@ describe('fetchWindowsAggregated', () => {
     expect(windows.every((w) => w.stable.requests === 1)).toBe(true);
   });
 });
+
+describe('a multi-cluster canary on one endpoint', () => {
+  it('keeps the cluster label in the sum and splits on it', async () => {
+    const east: CanaryTarget = { ...backend, name: 'backend@east', cluster: { name: 'east', label: 'cluster' } };
+    const west: CanaryTarget = { ...backend, name: 'backend@west', cluster: { name: 'west', label: 'cluster' } };
+    const group = groupTargets([east, west])[0]!;
+    expect(batchedRequestsQuery(group, 60)).toMatch(/^sum by \(destination_service_name, destination_workload_namespace, destination_canonical_revision, cluster, promoter_class\) /);
+    expect(batchedBucketsQuery(group, [500], 60)).toContain('cluster=~"east|west"');
+    const local = recordedClient(() => [summed('backend', 'canary', { cluster: 'east' }, [5, 5, 5]), summed('backend', 'canary', { cluster: 'west' }, [7, 7, 7])]);
+    const result = await fetchWindowsAggregated(local, [east, west], { start: 1000, end: 1200, intervalSeconds: 60, latencyBucketsMs: [] });
+    expect(result.get('backend@east')?.map((w) => w.canary.requests)).toEqual([5, 5, 5]);
+    expect(result.get('backend@west')?.map((w) => w.canary.requests)).toEqual([7, 7, 7]);
+  });
+});

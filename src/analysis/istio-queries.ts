@@ -211,12 +211,18 @@ export function windowIncrease(selector: string, intervalSeconds: number, memory
 export function batchedRequestsQuery(group: TargetGroup, intervalSeconds: number, extraGrouping: readonly string[] = []): string {
   const selector = `${REQUESTS_METRIC}{${groupMatchers(group).join(', ')}}`;
   const classified = `label_replace(${windowIncrease(selector, intervalSeconds)}, "${CLASS_LABEL}", "5xx", "response_code", "5[0-9][0-9]")`;
-  return `sum by (${[...groupingLabels(group.selector, extraGrouping), CLASS_LABEL].join(', ')}) (${classified})`;
+  return `sum by (${[...groupingLabels(group.selector, groupExtraLabels(group, extraGrouping)), CLASS_LABEL].join(', ')}) (${classified})`;
+}
+
+/** The group's cluster label (a multi-cluster canary on one endpoint) joins the grouping labels. */
+function groupExtraLabels(group: TargetGroup, extra: readonly string[]): string[] {
+  const cluster = group.targets[0] ? clusterLabelOf(group.targets[0]) : undefined;
+  return [...new Set([...(cluster !== undefined ? [cluster] : []), ...extra])];
 }
 
 /** Per window, the bucket increases at the asked edges and +Inf, summed per service, namespace, arm and le. */
 export function batchedBucketsQuery(group: TargetGroup, edgesMs: readonly number[], intervalSeconds: number, extraGrouping: readonly string[] = []): string {
   const les = [...edgesMs.flatMap(leLabelSpellings), '+Inf'];
   const selector = `${DURATION_BUCKET_METRIC}{${[...groupMatchers(group), matchAny('le', les)].join(', ')}}`;
-  return `sum by (${[...groupingLabels(group.selector, extraGrouping), 'le'].join(', ')}) (${windowIncrease(selector, intervalSeconds)})`;
+  return `sum by (${[...groupingLabels(group.selector, groupExtraLabels(group, extraGrouping)), 'le'].join(', ')}) (${windowIncrease(selector, intervalSeconds)})`;
 }

@@ -90,6 +90,8 @@ function seriesKey(labels: Record<string, string>): string {
 
 /** A range query over the grid, split into requests Prometheus accepts and merged per series. */
 async function rangeOverGrid(client: PrometheusClient, query: string, grid: number[], step: number): Promise<RangeSeries[]> {
+  // One request (the usual case): nothing to merge, and no key per series (10 % of a 1000-canary tick's CPU).
+  if (grid.length <= MAX_POINTS_PER_QUERY) return client.range(query, grid[0]!, grid[grid.length - 1]!, step);
   const merged = new Map<string, RangeSeries>();
   for (let from = 0; from < grid.length - 1; from += MAX_POINTS_PER_QUERY - 1) {
     const to = Math.min(from + MAX_POINTS_PER_QUERY - 1, grid.length - 1);
