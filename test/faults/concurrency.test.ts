@@ -107,7 +107,7 @@ beforeAll(async () => {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build first (npm run build, or scripts/setup.sh)`);
   dir = await mkdtemp(join(tmpdir(), 'faults-concurrency-'));
   fleet = await Fleet.start({ dir, services: [...MANY, ...SPLIT, ...PERSON, ...HAND] });
-}, 60_000);
+}, 180_000);
 
 /** Kills every promoter a case started, whether it passed or not, so none runs into the next case. */
 async function killAll(): Promise<void> {

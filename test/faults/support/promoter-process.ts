@@ -161,7 +161,7 @@ export class PromoterProcess {
       FAULT_STOP_DIR: stopDir,
     };
     const node = [process.execPath, CLI, 'run', '--config', config];
-    const [command, ...args] = options.pidNamespace ? ['unshare', '--pid', '--fork', '--kill-child', ...node] : node;
+    const [command, ...args] = options.pidNamespace ? ['unshare', '--pid', '--fork', '--kill-child', '--mount-proc', ...node] : node;
     // Its own process group: SIGKILL to the group is a container dying, git children and all.
     const child = spawn(command ?? 'node', args, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     return new PromoterProcess(options.name, child, stopDir);
