@@ -178,7 +178,7 @@ async function round(lane: Lane, index: number, kills: number, random: Random, l
   }
   // Restarted for good: it must finish every rollout with nothing lost or repeated.
   const promoter = start();
-  const done = await promoter.until(() => converged(lane, images), 90_000, 250);
+  const done = await promoter.until(() => converged(lane, images), 90_000, 500);
   const seconds = (Date.now() - landed) / 1000;
   // Two more ticks: a promoter that would commit again after the end shows it now.
   await sleep(2500);

@@ -234,7 +234,7 @@ export class Fleet {
         behaviour: fleetBehaviour,
         argo,
         syncDelayMs: 200,
-        pollMs: 100,
+        pollMs: 250,
         seed: 7,
         logger: silentLogger(),
       });
