@@ -1,0 +1,60 @@
+// The soak's promoter process (forked by bench/soak.ts): the real composition root, ticking as fast
+// as asked, and after each tick its memory and what it committed, sent to the parent. Alone in its
+// process, so the RSS and heap it reports are the promoter's, not the simulator's or Prometheus'.
+import { silentLogger } from '../src/logger.js';
+import { createPromoter } from '../src/promoter/app.js';
+import { parsePromoterConfig } from '../src/promoter/config.js';
+
+export interface SoakWorkerStart {
+  config: Record<string, unknown>;
+  kubeConfigYaml: string;
+  env: Record<string, string>;
+  ticks: number;
+  gapMs: number;
+  /** wall-clock ms (Date.now) after which no further tick starts: a run that must fit a time budget. */
+  stopAt?: number;
+}
+
+export interface SoakTickMessage {
+  kind: 'tick';
+  tick: number;
+  ms: number;
+  memory: NodeJS.MemoryUsage;
+  /** committed decisions this tick: canary and action. */
+  committed: { canary: string; action: string; subject: string }[];
+  held: number;
+  errors: number;
+  tickError?: string;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+process.once('message', (raw) => {
+  void (async () => {
+    const start = raw as SoakWorkerStart;
+    const config = parsePromoterConfig(start.config, 'soak config');
+    const promoter = await createPromoter(config, silentLogger(), { kubeConfigYaml: start.kubeConfigYaml, env: start.env });
+    for (let tick = 1; tick <= start.ticks && (start.stopAt === undefined || Date.now() < start.stopAt); tick += 1) {
+      const began = performance.now();
+      const report = await promoter.tick();
+      const ms = performance.now() - began;
+      const message: SoakTickMessage = {
+        kind: 'tick',
+        tick,
+        ms,
+        memory: process.memoryUsage(),
+        committed: report.canaries
+          .filter((c) => c.outcome === 'committed')
+          .map((c) => ({ canary: c.canary, action: c.action ?? '', subject: c.commit?.subject ?? c.reason })),
+        held: report.canaries.filter((c) => c.outcome === 'held').length,
+        errors: report.canaries.filter((c) => c.outcome === 'error').length,
+        ...(report.error !== undefined ? { tickError: report.error } : {}),
+      };
+      process.send?.(message);
+      if (start.gapMs > 0) await sleep(start.gapMs);
+    }
+    process.send?.({ kind: 'done' }, () => process.exit(0));
+  })().catch((error: unknown) => {
+    process.send?.({ kind: 'failed', error: error instanceof Error ? (error.stack ?? error.message) : String(error) }, () => process.exit(1));
+  });
+});
