@@ -47,6 +47,8 @@ interface Soak {
   wrongPromotions: number;
   canaryErrors: number;
   tickErrors: number;
+  /** what the person who ran it adds (e.g. the machine was shared). */
+  note?: string;
 }
 
 const [recordFile = '.tmp/reliability.jsonl', outFile = 'docs/reliability.md', seconds = '', soakFile = 'docs/soak.json'] = process.argv.slice(2);
@@ -141,6 +143,7 @@ if (soak) {
     `Decisions committed: ${Object.entries(soak.decisions).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}; images landed by CI: ${soak.imagesLanded}.`,
     `Bad images rolled back: ${soak.badImagesRolledBack}; bad images finalized (wrong promotions): ${soak.wrongPromotions}; good images rolled back (statistical false rollbacks, not monitoring): ${soak.goodImagesRolledBack}; canary errors: ${soak.canaryErrors}; ticks that failed as a whole: ${soak.tickErrors}.`,
   );
+  if (soak.note) out.push('', `Note on this run: ${soak.note}`);
   if (soak.canaries < 50 || soak.ticks < 1000) {
     out.push('', `This is a shorter run than the issue's 50 canaries over 1000 ticks; \`npm run soak\` runs the full size.`);
   }

@@ -356,23 +356,27 @@ describe('fault suite: bad input in the repository', () => {
     expect(subjects[1]).toMatch(/^canary\(bad-00\): start/);
   });
 
-  // A 50 MB manifest: main parses it for minutes (the quadratic duplicate-key check, issue 11
-  // item 5) before any cap refuses it. Turned on once the manifest size cap lands.
+  // A 50 MB manifest: to be refused at the read by the manifest size cap (git.maxManifestBytes,
+  // issue 11 item 5) before it is parsed; without the cap main parses it for minutes (the quadratic
+  // duplicate-key check). Written against the cap's message; turn it on once the cap is on main.
   it.skip('manifest: 50 MB: refused by the size cap with the file named, nothing committed', async () => {
     await faultCase({ class: 'bad-input', case: 'manifest: 50 MB' }, async (observed) => {
       const name = 'huge';
       const texts = canaryTexts(name);
-      const line = `    - { name: PAD, value: "${'x'.repeat(80)}" }\n`;
+      const line = `            - { name: PAD, value: "${'x'.repeat(80)}" }\n`;
       const canary = texts.canary.replace('          env:\n', `          env:\n${line.repeat(Math.ceil((50 * 1024 * 1024) / line.length))}`);
+      expect(canary.length).toBeGreaterThan(50 * 1024 * 1024);
       const offered = await commitToRemote(remoteDir, filesOf(name, { ...texts, canary }), 'test: a 50 MB manifest');
       syncHead();
       const report = await promoter.tick();
       const writes = commitsTouching(offered, head(), name);
       observed.wrongPromotions += writes.length;
       expect(writes).toEqual([]);
+      expect(head()).toBe(offered);
       const entry = entryOf(report, name);
       expect(entry?.outcome).toBe('error');
       expect(entry?.error).toMatch(literally(pathsOf(name).canary));
+      expect(entry?.error).toMatch(/over the manifest size cap/);
     });
   }, 300_000);
 });
