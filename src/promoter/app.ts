@@ -253,6 +253,7 @@ export async function createPromoter(config: PromoterConfig, logger: Logger, ove
     branch: config.git.branch,
     dir: processCloneDir(config.git.workdir, overrides.purpose ?? 'run'),
     identity: config.git.author,
+    maxFileBytes: config.git.maxManifestBytes,
     // git.ts and argocd.ts bind their own component (and remote or server): binding it here too
     // would print "component" twice on every line.
     logger,

@@ -2,43 +2,49 @@
 import { formatInstant } from './time.js';
 import type { Action } from './plan.js';
 import type { CanaryPolicy } from './policy.js';
-import { setAnnotation, setImage, setRouteWeights } from './manifest-edits.js';
-import { ANNOTATIONS, routeRef, type CanaryState, type ManifestTexts } from './state.js';
+import { editManifest, setAnnotation, setImage, type ManifestEdit, type ManifestSource } from './manifest-edits.js';
+import { ANNOTATIONS, parsedTexts, routeRef, type CanaryState, type ManifestTexts } from './state.js';
 
 export type FileContents = Record<string, string>;
 
-function setWeights(policy: CanaryPolicy, text: string, canary: number): string {
-  return setRouteWeights(text, policy.spec.virtualService.file, routeRef(policy), { stable: 100 - canary, canary });
+function weights(policy: CanaryPolicy, canary: number): ManifestEdit {
+  return { kind: 'weights', ref: routeRef(policy), weights: { stable: 100 - canary, canary } };
 }
 
-function annotateVs(policy: CanaryPolicy, text: string, key: string, value: string): string {
-  const { file, name } = policy.spec.virtualService;
-  return setAnnotation(text, file, { kind: 'VirtualService', name }, key, value);
+function vsAnnotation(policy: CanaryPolicy, key: string, value: string): ManifestEdit {
+  return { kind: 'annotation', selector: { kind: 'VirtualService', name: policy.spec.virtualService.name }, key, value };
+}
+
+/** The VirtualService with all the edits applied on one parse of it. */
+function editVs(policy: CanaryPolicy, source: ManifestSource, edits: ManifestEdit[]): string {
+  return editManifest(source, policy.spec.virtualService.file, edits);
 }
 
 /** The files an action changes (only those), or an empty object for a hold. */
 export function applyAction(
   policy: CanaryPolicy,
   state: CanaryState,
-  texts: ManifestTexts,
+  sources: ManifestTexts<ManifestSource>,
   action: Action,
   now: Date,
 ): FileContents {
   const { virtualService, deployments } = policy.spec;
+  const texts = parsedTexts(policy, sources);
   const stamp = formatInstant(now);
   switch (action.kind) {
     case 'hold':
       return {};
     case 'start': {
-      let vs = setWeights(policy, texts.virtualService, action.to);
-      vs = annotateVs(policy, vs, ANNOTATIONS.canaryStartedAt, stamp);
-      vs = annotateVs(policy, vs, ANNOTATIONS.stepStartedAt, stamp);
-      vs = annotateVs(policy, vs, ANNOTATIONS.canaryImage, state.canaryImage);
+      const vs = editVs(policy, texts.virtualService, [
+        weights(policy, action.to),
+        vsAnnotation(policy, ANNOTATIONS.canaryStartedAt, stamp),
+        vsAnnotation(policy, ANNOTATIONS.stepStartedAt, stamp),
+        vsAnnotation(policy, ANNOTATIONS.canaryImage, state.canaryImage),
+      ]);
       return { [virtualService.file]: vs };
     }
     case 'set-weight': {
-      let vs = setWeights(policy, texts.virtualService, action.to);
-      vs = annotateVs(policy, vs, ANNOTATIONS.stepStartedAt, stamp);
+      const vs = editVs(policy, texts.virtualService, [weights(policy, action.to), vsAnnotation(policy, ANNOTATIONS.stepStartedAt, stamp)]);
       return { [virtualService.file]: vs };
     }
     case 'finalize-image': {
@@ -49,9 +55,9 @@ export function applyAction(
       return { [deployments.stable.file]: stable };
     }
     case 'finalize-traffic':
-      return { [virtualService.file]: setWeights(policy, texts.virtualService, 0) };
+      return { [virtualService.file]: editVs(policy, texts.virtualService, [weights(policy, 0)]) };
     case 'rollback': {
-      const vs = setWeights(policy, texts.virtualService, 0);
+      const vs = editVs(policy, texts.virtualService, [weights(policy, 0)]);
       const canary = setAnnotation(
         texts.canaryDeployment,
         deployments.canary.file,
@@ -65,6 +71,6 @@ export function applyAction(
 }
 
 /** A pause or resume: the paused annotation on the VirtualService. */
-export function setPaused(policy: CanaryPolicy, vsText: string, paused: boolean): FileContents {
-  return { [policy.spec.virtualService.file]: annotateVs(policy, vsText, ANNOTATIONS.paused, paused ? 'true' : 'false') };
+export function setPaused(policy: CanaryPolicy, vsText: ManifestSource, paused: boolean): FileContents {
+  return { [policy.spec.virtualService.file]: editVs(policy, vsText, [vsAnnotation(policy, ANNOTATIONS.paused, paused ? 'true' : 'false')]) };
 }

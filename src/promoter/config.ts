@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { durationSeconds } from '../analysis/settings.js';
 import { ConfigError } from '../errors.js';
 import { NOTIFICATION_EVENTS } from './notifications.js';
+import { DEFAULT_MAX_MANIFEST_BYTES } from './workspace.js';
 
 /** How to reach a Prometheus-compatible endpoint (Thanos Querier, Mimir, VictoriaMetrics) besides its URL. */
 const endpointAccess = {
@@ -50,6 +51,12 @@ export const promoterConfigSchema = z
           .strict()
           .default({ name: 'docuthinker-promoter', email: 'promoter@docuthinker.invalid' }),
         tokenEnv: z.string().default('GIT_TOKEN').describe('environment variable holding an HTTPS token (never logged)'),
+        maxManifestBytes: z
+          .number()
+          .int()
+          .positive()
+          .default(DEFAULT_MAX_MANIFEST_BYTES)
+          .describe('a bigger file in the GitOps repository is refused before it is read or parsed: its canary holds and nothing is committed'),
       })
       .strict(),
     prometheus: z

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { applyAction } from './changes.js';
 import {
   ManifestEditError,
+  manifestParseCount,
   readAnnotation,
   readImage,
   readRouteWeights,
@@ -9,6 +11,9 @@ import {
   setImage,
   setRouteWeights,
 } from './manifest-edits.js';
+import { parseCanaryPolicy } from './policy.js';
+import { snapshotOf } from './snapshot.js';
+import { parsedTexts, readCanaryState } from './state.js';
 
 const VS_FILE = 'gitops/istio/traffic-management/virtualservices/backend.yaml';
 const vs = readFileSync(new URL('../../test/fixtures/manifests/virtualservice.yaml', import.meta.url), 'utf8');
@@ -99,6 +104,80 @@ describe('images and annotations', () => {
     const out = setAnnotation(vs, VS_FILE, sel, 'delivery.docuthinker.io/step', '10');
     expect(readAnnotation(out, VS_FILE, sel, 'delivery.docuthinker.io/step')).toBe('10');
     expect(out).toContain('delivery.docuthinker.io/step: "10"');
+  });
+});
+
+describe('one parse per file (issue 12 item 4)', () => {
+  const policyText = readFileSync(new URL('../../test/fixtures/manifests/canary.yaml', import.meta.url), 'utf8');
+  const policy = parseCanaryPolicy(policyText, 'gitops/apps/backend/canary.yaml');
+  const started = vs.replace(
+    'metadata:\n',
+    'metadata:\n  annotations:\n    delivery.docuthinker.io/canary-started-at: "2026-01-01T00:00:00Z"\n    delivery.docuthinker.io/step-started-at: "2026-01-01T00:00:00Z"\n    delivery.docuthinker.io/canary-image: "ghcr.io/docuthinker/backend:1.5.0"\n',
+  ).replace('weight: 100 # stable', 'weight: 95 # stable').replace('weight: 0   # canary', 'weight: 5   # canary');
+  const texts = {
+    virtualService: started,
+    stableDeployment: readFileSync(new URL('../../test/fixtures/manifests/deployment-stable.yaml', import.meta.url), 'utf8'),
+    canaryDeployment: deployment.replace('backend:1.4.0', 'backend:1.5.0'),
+  };
+
+  it('reads the state and writes a step with one parse of each file, changing only the weight and stamp lines', () => {
+    const before = manifestParseCount();
+    const parsed = parsedTexts(policy, texts);
+    const state = readCanaryState(policy, parsed);
+    expect(state.phase).toBe('progressing');
+    snapshotOf(policy, state, parsed);
+    const files = applyAction(policy, state, parsed, { kind: 'set-weight', from: 5, to: 10 }, new Date('2026-01-01T00:10:00Z'));
+    expect(manifestParseCount() - before).toBe(3);
+    const out = files[policy.spec.virtualService.file] ?? '';
+    expect(changedLines(started, out)).toEqual([
+      { before: '    delivery.docuthinker.io/step-started-at: "2026-01-01T00:00:00Z"', after: '    delivery.docuthinker.io/step-started-at: "2026-01-01T00:10:00Z"' },
+      { before: '          weight: 95 # stable', after: '          weight: 90 # stable' },
+      { before: '          weight: 5   # canary', after: '          weight: 10   # canary' },
+    ]);
+  });
+
+  it('re-parses the whole file only when the spliced text alone cannot prove it (a tag, a flow map)', () => {
+    const tagged = vs.replace('weight: 0   # canary', 'weight: !!int 0   # canary');
+    let before = manifestParseCount();
+    const out = setRouteWeights(tagged, VS_FILE, ref, { stable: 95, canary: 5 });
+    expect(manifestParseCount() - before).toBe(2);
+    expect(out).toContain('weight: !!int 5   # canary');
+    expect(readRouteWeights(out, VS_FILE, ref)).toEqual({ stable: 95, canary: 5 });
+
+    const flow = vs.replace(/- destination:\n +host: (\S+)\n +subset: canary\n +port: \{ number: 8080 \}\n +weight: 0 {3}# canary/, '- { destination: { host: $1, subset: canary, port: { number: 8080 } }, weight: 0 }');
+    expect(flow).not.toBe(vs);
+    before = manifestParseCount();
+    const flowOut = setRouteWeights(flow, VS_FILE, ref, { stable: 90, canary: 10 });
+    expect(manifestParseCount() - before).toBe(1);
+    expect(flowOut).toContain('port: { number: 8080 } }, weight: 10 }');
+    expect(readRouteWeights(flowOut, VS_FILE, ref)).toEqual({ stable: 90, canary: 10 });
+  });
+
+  it('confirms an annotation value that cannot be written plain by parsing the file again', () => {
+    const sel = { kind: 'VirtualService', name: 'backend' };
+    const once = setAnnotation(vs, VS_FILE, sel, 'delivery.docuthinker.io/note', 'plain');
+    const out = setAnnotation(once, VS_FILE, sel, 'delivery.docuthinker.io/note', 'a: "quoted" # value');
+    expect(readAnnotation(out, VS_FILE, sel, 'delivery.docuthinker.io/note')).toBe('a: "quoted" # value');
+    expect(changedLines(once, out)).toHaveLength(1);
+  });
+});
+
+describe('big manifests (issue 11 defect 5)', () => {
+  const withLabels = (keys: string[]) => `${vs}---\nkind: ConfigMap\ndata:\n${keys.map((k, i) => `    ${k}: value-${i}`).join('\n')}\n`;
+
+  it('checks a 20 000-key map for repeated keys in one pass and names the file, line and key', () => {
+    const keys = Array.from({ length: 20_000 }, (_, i) => `label-${i}`);
+    expect(readRouteWeights(withLabels(keys), VS_FILE, ref)).toEqual({ stable: 100, canary: 0 });
+    const repeated = withLabels([...keys, 'label-123']);
+    const line = repeated.split('\n').findIndex((l) => l.startsWith('    label-123: value-20000')) + 1;
+    expect(() => readRouteWeights(repeated, VS_FILE, ref)).toThrow(`${VS_FILE}: YAML error: Map keys must be unique at line ${line}, column 5 (key "label-123")`);
+  });
+
+  it('finds repeated keys in flow maps and nested maps as yaml did', () => {
+    expect(() => readRouteWeights(`${vs}\n---\nkind: X\nspec: { a: 1, b: 2, a: 3 }\n`, VS_FILE, ref)).toThrow('Map keys must be unique');
+    expect(() => readRouteWeights(vs.replace('  name: backend\n', '  name: backend\n  name: other\n'), VS_FILE, ref)).toThrow(ManifestEditError);
+    // Equal text, different scalars: 1 and "1" are two keys, as in yaml's own check.
+    expect(readRouteWeights(`${vs}\n---\nkind: X\nspec: { 1: a, "1": b }\n`, VS_FILE, ref)).toEqual({ stable: 100, canary: 0 });
   });
 });
 

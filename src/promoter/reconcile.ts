@@ -11,6 +11,7 @@ import { actionImage, commitMessage, stepAfter, verdictSummary } from './commit-
 import { plan, type Action, type Analysis, type Gate } from './plan.js';
 import { gatedApplications, parseCanaryPolicy, policyClusters, primaryApplication, policyNameOf, writablePaths, type CanaryPolicy } from './policy.js';
 import { PartialMetricsError, type ApplicationStatusView, type ArgoPort, type CanaryTarget, type Change, type DeliveryPort, type JudgeFn, type MetricsPort, type RepoReader, type SyncInfo } from './ports.js';
+import { ParsedManifest } from './manifest-edits.js';
 import { readCanaryState, type CanaryState, type ManifestTexts } from './state.js';
 import { snapshotOf, windowPoints, type CanarySnapshot, type WindowPoint } from './snapshot.js';
 
@@ -103,16 +104,25 @@ export interface TickReport {
 interface Observed {
   policy: CanaryPolicy;
   file: string;
-  texts: ManifestTexts;
+  /** parsed once: the state, the snapshot and the edit all read the same parse. */
+  texts: ManifestTexts<ParsedManifest>;
   state: CanaryState;
 }
 
-async function readTexts(git: RepoReader, policy: CanaryPolicy): Promise<ManifestTexts> {
+/**
+ * The policy's three manifests at HEAD, each parsed at most once per round: `parsed` (path ->
+ * manifest) is shared by every canary of the round, so a file two canaries name is parsed once too.
+ */
+async function readTexts(git: RepoReader, policy: CanaryPolicy, parsed: Map<string, ParsedManifest>): Promise<ManifestTexts<ParsedManifest>> {
   const { virtualService, deployments } = policy.spec;
-  const read = async (path: string): Promise<string> => {
+  const read = async (path: string): Promise<ParsedManifest> => {
+    const known = parsed.get(path);
+    if (known) return known;
     const text = await git.readFile(path);
     if (text === undefined) throw new Error(`${path}: file named by the policy does not exist at HEAD`);
-    return text;
+    const manifest = new ParsedManifest(text, path);
+    parsed.set(path, manifest);
+    return manifest;
   };
   const [vs, stable, canary] = await Promise.all([read(virtualService.file), read(deployments.stable.file), read(deployments.canary.file)]);
   return { virtualService: vs, stableDeployment: stable, canaryDeployment: canary };
@@ -412,8 +422,8 @@ function combineClusters(name: string, clusters: string[], results: Map<string, 
   }
 }
 
-async function observe(deps: ReconcileDeps, policy: CanaryPolicy, file: string): Promise<Observed> {
-  const texts = await readTexts(deps.git, policy);
+async function observe(deps: ReconcileDeps, policy: CanaryPolicy, file: string, parsed: Map<string, ParsedManifest>): Promise<Observed> {
+  const texts = await readTexts(deps.git, policy, parsed);
   return { policy, file, texts, state: readCanaryState(policy, texts) };
 }
 
@@ -472,9 +482,10 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<TickReport> {
   while (pending.length > 0) {
     const gates = new GateCache(deps.argo, deps.git, head, deps.gateTimeoutMs ?? DEFAULT_GATE_TIMEOUT_MS);
     const round: { observed: Observed; gate: PendingGate }[] = [];
+    const parsed = new Map<string, ParsedManifest>();
     for (const { policy, file } of pending.splice(0)) {
       try {
-        const observed = await observe(deps, policy, file);
+        const observed = await observe(deps, policy, file, parsed);
         // Read, not awaited: the Argo CD gate never holds up the analysis (or a rollback).
         round.push({ observed, gate: pendingGate(gates.gate(policy)) });
       } catch (error) {

@@ -3,7 +3,7 @@
 // `promoter status` and /status.
 import { histogramQuantile } from '../analysis/quantile.js';
 import type { ArmCounts, Window } from '../analysis/types.js';
-import { readAnnotation } from './manifest-edits.js';
+import { readAnnotation, type ManifestSource } from './manifest-edits.js';
 import type { CanaryPolicy } from './policy.js';
 import { ANNOTATIONS, type CanaryState, type ManifestTexts } from './state.js';
 
@@ -32,12 +32,12 @@ export interface CanarySnapshot {
 }
 
 /** Whether the VirtualService carries the pause annotation (as opposed to spec.paused in the policy). */
-export function pausedByAnnotation(policy: CanaryPolicy, texts: ManifestTexts): boolean {
+export function pausedByAnnotation(policy: CanaryPolicy, texts: ManifestTexts<ManifestSource>): boolean {
   const { file, name } = policy.spec.virtualService;
   return readAnnotation(texts.virtualService, file, { kind: 'VirtualService', name }, ANNOTATIONS.paused) === 'true';
 }
 
-export function snapshotOf(policy: CanaryPolicy, state: CanaryState, texts?: ManifestTexts): CanarySnapshot {
+export function snapshotOf(policy: CanaryPolicy, state: CanaryState, texts?: ManifestTexts<ManifestSource>): CanarySnapshot {
   const step = state.stepIndex !== undefined ? policy.spec.steps[state.stepIndex] : undefined;
   const specPaused = policy.spec.paused;
   const annotation = texts ? pausedByAnnotation(policy, texts) : state.paused && !specPaused;

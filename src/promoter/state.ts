@@ -2,7 +2,7 @@
 // Weights come from the VirtualService route, versions from the two Deployments, and the few
 // facts Git must carry between ticks (start times, a pause, a failed image) from annotations.
 import type { CanaryPolicy } from './policy.js';
-import { deploymentName, readAnnotation, readImage, readRouteWeights, type RouteRef } from './manifest-edits.js';
+import { deploymentName, ParsedManifest, readAnnotation, readImage, readRouteWeights, type ManifestSource, type RouteRef } from './manifest-edits.js';
 
 export const ANNOTATIONS = {
   /** on the VirtualService: when the current canary started (RFC 3339). */
@@ -35,10 +35,22 @@ export type Phase =
   /** the weights are not a step of the policy (a person set them): hold, never overwrite. */
   | 'manual-override';
 
-export interface ManifestTexts {
-  virtualService: string;
-  stableDeployment: string;
-  canaryDeployment: string;
+/** The three files a canary's state is read from: texts, or texts already parsed (parsed once per tick). */
+export interface ManifestTexts<T extends ManifestSource = string> {
+  virtualService: T;
+  stableDeployment: T;
+  canaryDeployment: T;
+}
+
+/** The same files, each parsed at most once from here on however often it is read or edited. */
+export function parsedTexts(policy: CanaryPolicy, texts: ManifestTexts<ManifestSource>): ManifestTexts<ParsedManifest> {
+  const { virtualService, deployments } = policy.spec;
+  const parsed = (source: ManifestSource, file: string) => (typeof source === 'string' ? new ParsedManifest(source, file) : source);
+  const stableDeployment = parsed(texts.stableDeployment, deployments.stable.file);
+  // One file may hold both Deployments: then it is one parse, too.
+  const canaryDeployment =
+    deployments.canary.file === deployments.stable.file && texts.canaryDeployment === texts.stableDeployment ? stableDeployment : parsed(texts.canaryDeployment, deployments.canary.file);
+  return { virtualService: parsed(texts.virtualService, virtualService.file), stableDeployment, canaryDeployment };
 }
 
 export interface CanaryState {
@@ -76,8 +88,9 @@ function epochSeconds(value: string | undefined): number | undefined {
 }
 
 /** Reads the state from the three manifest texts; throws ManifestEditError naming the file. */
-export function readCanaryState(policy: CanaryPolicy, texts: ManifestTexts): CanaryState {
+export function readCanaryState(policy: CanaryPolicy, sources: ManifestTexts<ManifestSource>): CanaryState {
   const { virtualService, deployments } = policy.spec;
+  const texts = parsedTexts(policy, sources);
   const weights = readRouteWeights(texts.virtualService, virtualService.file, routeRef(policy));
   const stableDeploymentName = deploymentName(texts.stableDeployment, deployments.stable.file);
   const canaryDeploymentName = deploymentName(texts.canaryDeployment, deployments.canary.file);

@@ -12,7 +12,7 @@ import { createLogger, silentLogger } from '../logger.js';
 import { cleanGitEnv, commitToRemote, createSeededRemote } from '../../test/support/git-remote.js';
 import { pushDelivery } from './delivery.js';
 import { GitAuthError, GitPermanentError, GitTransientError, credentialRedactor, runGit } from './git.js';
-import { GitWorkspace, PathNotAllowedError, normalizeRepoPath, type GitWorkspaceOptions } from './workspace.js';
+import { DEFAULT_MAX_MANIFEST_BYTES, GitWorkspace, ManifestTooLargeError, PathNotAllowedError, normalizeRepoPath, type GitWorkspaceOptions } from './workspace.js';
 
 const PROMOTER = { name: 'docuthinker-promoter', email: 'promoter@docuthinker.test' };
 const VS_PATH = 'gitops/istio/traffic/backend-virtualservice.yaml';
@@ -102,6 +102,19 @@ describe('GitWorkspace.open / refresh / readFile', () => {
 
     const other = await createSeededRemote({ dir: join(root, 'other'), seedFrom: [], sourceRoot: root });
     await expect(GitWorkspace.open(options('clone', { remoteUrl: other.remoteDir }))).rejects.toThrow(/is a clone of/);
+  });
+
+  it('refuses a file over the manifest size cap before reading it, naming the file and the cap', async () => {
+    const big = `# ${'x'.repeat(2048)}\nweight: 0\n`;
+    await commitToRemote(remoteDir, { [VS_PATH]: big }, 'A big VirtualService');
+    const workspace = await GitWorkspace.open(options('clone', { maxFileBytes: 1024 }));
+    const refused = workspace.readFile(VS_PATH);
+    await expect(refused).rejects.toBeInstanceOf(ManifestTooLargeError);
+    await expect(refused).rejects.toThrow(
+      `${VS_PATH} is ${Buffer.byteLength(big)} bytes, over the manifest size cap of 1024 bytes (git.maxManifestBytes); not read: the canary holds and nothing is committed`,
+    );
+    expect(await workspace.readFile(DEPLOY_PATH)).toBe('image: backend:1.0.0\n');
+    expect(DEFAULT_MAX_MANIFEST_BYTES).toBe(2 * 1024 * 1024);
   });
 
   it('names the branch when it does not exist on the remote', async () => {

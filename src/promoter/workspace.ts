@@ -2,7 +2,7 @@
 // place single commits are made and pushed from. Every git command goes through git.ts.
 import { randomBytes } from 'node:crypto';
 import { existsSync, realpathSync } from 'node:fs';
-import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, posix } from 'node:path';
 import { PermanentError, TransientError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -40,6 +40,27 @@ export interface GitWorkspaceOptions {
   env?: NodeJS.ProcessEnv;
   /** where no process table can show a lock's owner, a lock this old counts as stale; default 10 min. */
   maxLockAgeMs?: number;
+  /** a bigger file is refused with ManifestTooLargeError before it is read (default DEFAULT_MAX_MANIFEST_BYTES). */
+  maxFileBytes?: number;
+}
+
+/**
+ * 2 MiB: above the largest object Kubernetes stores (etcd's 1.5 MiB request limit), so no file Argo
+ * CD could apply is refused, and far below what takes the promoter past its 512Mi memory limit
+ * (a 50 MB manifest took it to 1 GB).
+ */
+export const DEFAULT_MAX_MANIFEST_BYTES = 2 * 1024 * 1024;
+
+/** A file in the GitOps repository is over the size cap: it is not read, so its canary holds and nothing is committed. */
+export class ManifestTooLargeError extends PermanentError {
+  override name = 'ManifestTooLargeError';
+  constructor(
+    readonly path: string,
+    readonly bytes: number,
+    readonly maxBytes: number,
+  ) {
+    super(`${path} is ${bytes} bytes, over the manifest size cap of ${maxBytes} bytes (git.maxManifestBytes); not read: the canary holds and nothing is committed`);
+  }
 }
 
 // Failures that are about the remote, not the local clone: re-cloning cannot help them.
@@ -156,7 +177,11 @@ export class GitWorkspace implements RepoReader {
     return this.#exclusive(async () => {
       try {
         // A committed symlink must not make the promoter read (and later push) a file outside the clone.
-        return await readFile(containedPath(this.#options.dir, relative), 'utf8');
+        const path = containedPath(this.#options.dir, relative);
+        const { size } = await stat(path);
+        const maxBytes = this.#options.maxFileBytes ?? DEFAULT_MAX_MANIFEST_BYTES;
+        if (size > maxBytes) throw new ManifestTooLargeError(relative, size, maxBytes);
+        return await readFile(path, 'utf8');
       } catch (error) {
         if (error instanceof PermanentError) throw error;
         if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'EISDIR') {
