@@ -48,6 +48,8 @@ export interface RunGitOptions {
   redact?: (text: string) => string;
   /** exit codes that are answers, not failures (e.g. 1 for `diff --quiet`). */
   okExitCodes?: readonly number[];
+  /** written to the command's stdin (e.g. a `git fast-import` stream), which is then closed. */
+  input?: string;
 }
 
 export interface GitResult {
@@ -100,7 +102,7 @@ export function runGit(args: readonly string[], options: RunGitOptions): Promise
   const redact = options.redact ?? stripCredentials;
   const command = redact(`git ${args.join(' ')}`);
   return new Promise((resolvePromise, reject) => {
-    execFile(
+    const child = execFile(
       'git',
       args,
       {
@@ -124,6 +126,11 @@ export function runGit(args: readonly string[], options: RunGitOptions): Promise
         reject(classifyFailure(command, error, stdout, stderr, redact, options.timeoutMs ?? DEFAULT_TIMEOUT_MS));
       },
     );
+    if (options.input !== undefined) {
+      // A git that exits early (a lock, a full disk) closes its stdin: its exit status says why, not EPIPE.
+      child.stdin?.on('error', () => undefined);
+      child.stdin?.end(options.input);
+    }
   });
 }
 

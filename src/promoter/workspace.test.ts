@@ -236,6 +236,52 @@ describe('GitWorkspace.commitAndPush', () => {
   });
 });
 
+describe('one weight change in few git processes (issue 12 item 4)', () => {
+  it('commits only the change on the observed HEAD: work-tree leftovers never ride along, and the next refresh needs no checkout', async () => {
+    const workspace = await GitWorkspace.open(options('clone'));
+    await writeFile(join(workspace.dir, 'stray.txt'), 'junk\n');
+    await writeFile(join(workspace.dir, DEPLOY_PATH), 'image: scribbled\n');
+    const outcome = await workspace.commitAndPush(weightChange(5));
+    expect(outcome.kind).toBe('pushed');
+    expect(await remoteGit('ls-tree', '-r', '--name-only', 'main')).not.toContain('stray.txt');
+    expect(await remoteGit('show', `main:${DEPLOY_PATH}`)).toBe('image: backend:1.0.0');
+    expect(await remoteGit('show', `main:${VS_PATH}`)).toBe('weight: 5');
+    // The work tree holds the pushed content, so reads at the new HEAD are right without a checkout.
+    expect(await workspace.refresh()).toBe(outcome.kind === 'pushed' ? outcome.sha : '');
+    expect(await workspace.readFile(VS_PATH)).toBe('weight: 5\n');
+  });
+
+  it('50 canaries stepping at once from 5 clones all land, none lost or doubled', async () => {
+    const files = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`gitops/canaries/c${i}.yaml`, 'weight: 0\n']));
+    await commitToRemote(remoteDir, files, 'Fifty canaries at 0 %');
+    const clones = await Promise.all(Array.from({ length: 5 }, (_, c) => GitWorkspace.open(options(`clone-${c}`))));
+    let races = 0;
+    await Promise.all(
+      clones.map(async (workspace, c) => {
+        for (let i = c; i < 50; i += 5) {
+          const path = `gitops/canaries/c${i}.yaml`;
+          // As a tick does: read at HEAD, decide, commit on it; a lost race reads the new HEAD and decides again.
+          for (let attempt = 0; attempt < 60; attempt++) {
+            await workspace.refresh();
+            if ((await workspace.readFile(path)) === 'weight: 10\n') break;
+            const outcome = await workspace.commitAndPush({ files: { [path]: 'weight: 10\n' }, message: `c${i}: 0% -> 10%`, allowedPaths: [path] });
+            if (outcome.kind === 'pushed') break;
+            expect(outcome.kind).toBe('rejected');
+            races += 1;
+          }
+        }
+      }),
+    );
+    const subjects = (await remoteGit('log', '--format=%s', 'main')).split('\n');
+    for (let i = 0; i < 50; i++) {
+      expect(subjects.filter((s) => s === `c${i}: 0% -> 10%`), `c${i}`).toHaveLength(1);
+      expect(await remoteGit('show', `main:gitops/canaries/c${i}.yaml`)).toBe('weight: 10');
+    }
+    expect(subjects).toHaveLength(50 + 2);
+    expect(races).toBeGreaterThan(0);
+  }, 300_000);
+});
+
 describe('credentials in the remote URL', () => {
   const TOKEN = 'ghp_S3cretT0kenValue1234567890';
   let server: Server | undefined;

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, realpathSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, posix } from 'node:path';
-import { PermanentError, TransientError } from '../errors.js';
+import { PermanentError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { containedPath } from './contained-path.js';
 import {
@@ -18,6 +18,7 @@ import {
   readPushResult,
   remoteWithoutCredentials,
   runGit,
+  summarize,
   type GitIdentity,
   type GitResult,
 } from './git.js';
@@ -113,16 +114,13 @@ function checkBranch(branch: string): void {
   if (!BRANCH_NAME.test(branch) || branch.startsWith('-') || branch.includes('..')) throw new PermanentError(`invalid branch name "${branch}"`);
 }
 
-function authorArgument(person: GitIdentity): string {
-  if (/[<>\n]/.test(person.name + person.email) || person.name.trim() === '' || person.email.trim() === '') {
-    throw new PermanentError(`invalid author "${person.name} <${person.email}>"`);
-  }
-  return `--author=${person.name} <${person.email}>`;
-}
-
 /** A local clone of the GitOps branch. One instance per clone directory; calls are serialised. */
 export class GitWorkspace implements RepoReader {
   #head = '';
+  /** the commit the work tree's files mirror (reads come from them); undefined: reset it at the next refresh. */
+  #synced: string | undefined;
+  /** refreshes since git's own maintenance last ran (fetch runs it only every MAINTENANCE_EVERY). */
+  #fetches = 0;
   #queue: Promise<unknown> = Promise.resolve();
   readonly #options: GitWorkspaceOptions;
   readonly #env: NodeJS.ProcessEnv;
@@ -163,7 +161,7 @@ export class GitWorkspace implements RepoReader {
     return this.#options.branch;
   }
 
-  /** Fetches origin/<branch> and hard-resets and cleans the clone to it; returns the HEAD sha. */
+  /** Fetches origin/<branch>; the work tree is reset and cleaned to it when it does not hold it already. Returns the sha. */
   refresh(): Promise<string> {
     return this.#exclusive(() => this.#refresh());
   }
@@ -213,7 +211,7 @@ export class GitWorkspace implements RepoReader {
       const base = this.#head;
       const made = await this.#commitOnHead(change, paths);
       if (made === undefined) return { kind: 'no-op', sha: base };
-      return this.#pushHead(made, base);
+      return this.#pushHead(made, base, change);
     });
   }
 
@@ -236,7 +234,7 @@ export class GitWorkspace implements RepoReader {
   lastCommitTouching(paths: readonly string[]): Promise<string | undefined> {
     return this.#exclusive(async () => {
       const relative = paths.map((p) => normalizeRepoPath(p) ?? p);
-      const { stdout } = await this.#git(['log', '-1', '--format=%H', 'HEAD', '--', ...relative]);
+      const { stdout } = await this.#git(['log', '-1', '--format=%H', this.#head || 'HEAD', '--', ...relative]);
       return stdout.trim() || undefined;
     });
   }
@@ -259,15 +257,12 @@ export class GitWorkspace implements RepoReader {
       const sha = await this.#commitOnHead(change, paths);
       if (sha === undefined) return { kind: 'no-op', sha: base };
       const ref = `refs/heads/${branch}`;
-      try {
-        const push = await this.#git(['push', '--porcelain', '--no-verify', `--force-with-lease=${ref}:${lease ?? ''}`, 'origin', `${sha}:${ref}`], { okExitCodes: [1] });
-        const result = readPushResult(push, ref, `git push --force-with-lease origin ${ref}`, this.#redact);
-        if (result.kind === 'pushed') return { kind: 'pushed', sha };
-        if (result.kind === 'rejected') return { kind: 'rejected', reason: `${branch} moved since ${lease?.slice(0, 12) ?? 'it was found absent'}: ${result.summary}` };
-        return { kind: 'refused', reason: `push to ${branch} refused by the remote: ${result.summary}` };
-      } finally {
-        await this.#recover();
-      }
+      // Nothing local to undo afterwards: the commit sits on a private ref, the work tree is untouched.
+      const push = await this.#git(['push', '--porcelain', '--no-verify', `--force-with-lease=${ref}:${lease ?? ''}`, 'origin', `${sha}:${ref}`], { okExitCodes: [1] });
+      const result = readPushResult(push, ref, `git push --force-with-lease origin ${ref}`, this.#redact);
+      if (result.kind === 'pushed') return { kind: 'pushed', sha };
+      if (result.kind === 'rejected') return { kind: 'rejected', reason: `${branch} moved since ${lease?.slice(0, 12) ?? 'it was found absent'}: ${result.summary}` };
+      return { kind: 'refused', reason: `push to ${branch} refused by the remote: ${result.summary}` };
     });
   }
 
@@ -286,7 +281,7 @@ export class GitWorkspace implements RepoReader {
     if (relative === undefined) return Promise.reject(new PermanentError(`"${path}" is not a path inside the repository`));
     const pattern = `image: ${image.replace(/[.[\]*^$\\]/g, '\\$&')}$`;
     return this.#exclusive(async () => {
-      const { stdout } = await this.#git(['log', '-n1', '--format=%H', `-G${pattern}`, 'HEAD', '--', relative]);
+      const { stdout } = await this.#git(['log', '-n1', '--format=%H', `-G${pattern}`, this.#head || 'HEAD', '--', relative]);
       return stdout.trim() || undefined;
     });
   }
@@ -296,7 +291,7 @@ export class GitWorkspace implements RepoReader {
     return this.#exclusive(async () => {
       const max = Math.max(1, Math.floor(options.max ?? 50));
       const paths = (options.paths ?? []).map((p) => normalizeRepoPath(p) ?? p);
-      const { stdout } = await this.#git(['log', `-n${max}`, `--format=${LOG_FORMAT}`, 'HEAD', '--', ...paths]);
+      const { stdout } = await this.#git(['log', `-n${max}`, `--format=${LOG_FORMAT}`, this.#head || 'HEAD', '--', ...paths]);
       return parseLog(stdout);
     });
   }
@@ -378,7 +373,10 @@ export class GitWorkspace implements RepoReader {
   async #refreshOnce(): Promise<string> {
     const { branch } = this.#options;
     try {
-      await this.#git(['fetch', '--quiet', '--prune', '--no-tags', 'origin', `+refs/heads/${branch}:refs/remotes/origin/${branch}`]);
+      // git's auto-maintenance is a process of its own after every fetch; once in a while is enough
+      // to keep loose objects (a few per promoter commit) packed.
+      const maintenance = this.#fetches++ % MAINTENANCE_EVERY === 0 ? [] : ['--no-auto-maintenance'];
+      await this.#git(['fetch', '--quiet', '--prune', '--no-tags', '--no-write-fetch-head', ...maintenance, 'origin', `+refs/heads/${branch}:refs/remotes/origin/${branch}`]);
     } catch (error) {
       if (error instanceof GitPermanentError && /couldn't find remote ref/i.test(error.message)) {
         throw new GitPermanentError(`branch ${branch} does not exist on ${this.#redact(this.#remoteUrl)}`, error.command, {
@@ -387,7 +385,10 @@ export class GitWorkspace implements RepoReader {
       }
       throw error;
     }
-    await this.#resetToOrigin();
+    const tip = (await this.#git(['rev-parse', '--verify', '-q', `refs/remotes/origin/${branch}^{commit}`])).stdout.trim();
+    // The work tree already holds this commit (our own push, or nothing new): no checkout needed.
+    if (tip !== this.#synced) await this.#resetToOrigin();
+    this.#head = tip;
     this.#logger.debug({ head: this.#head }, 'git workspace refreshed');
     return this.#head;
   }
@@ -395,75 +396,76 @@ export class GitWorkspace implements RepoReader {
   /** Back to the last fetched origin/<branch>, without touching the network. */
   async #resetToOrigin(): Promise<void> {
     const { branch } = this.#options;
+    this.#synced = undefined;
     await this.#git(['checkout', '-q', '-f', '-B', branch, `refs/remotes/origin/${branch}`]);
     await this.#git(['clean', '-q', '-ffdx']);
     this.#head = (await this.#git(['rev-parse', 'HEAD'])).stdout.trim();
+    this.#synced = this.#head;
   }
 
-  /** Commits the change on the observed HEAD; undefined when the content is already there. */
+  /**
+   * Commits the change on the observed HEAD with one `git fast-import`: the blobs, trees and commit
+   * are written from the change alone (on top of #head, never from the work tree, so no leftover
+   * of a crashed run can ride along) and the commit lands on a private ref only the next push
+   * reads. Undefined when the content is already there. The same process lists each path at the
+   * base and in the new commit: equal blobs mean there is nothing to commit.
+   */
   async #commitOnHead(change: FileChange, paths: string[]): Promise<string | undefined> {
     const { dir, identity } = this.#options;
-    // Leftovers from a crashed run must not ride along in the commit.
-    await this.#git(['reset', '-q', '--hard', 'HEAD']);
-    await this.#git(['clean', '-q', '-ffdx']);
+    const base = this.#head;
+    if (this.#synced !== base) await this.#resetToOrigin();
+    // Checked before anything is written: a symlinked file or directory would send the write outside the clone.
+    for (const path of paths) containedPath(dir, path);
+    const committer = identityLine(identity);
+    const stream: string[] = ['feature done'];
+    for (const path of paths) stream.push(`ls ${base} ${quotePath(path)}`);
+    stream.push('commit refs/promoter/commit', 'mark :1');
+    if (change.author) stream.push(`author ${identityLine(change.author)} now`);
+    stream.push(`committer ${committer} now`, fastImportData(cleanupMessage(change.message)), `from ${base}`);
+    for (const path of paths) stream.push(`M 100644 inline ${quotePath(path)}`, fastImportData(change.files[path] ?? ''));
+    stream.push('');
+    for (const path of paths) stream.push(`ls :1 ${quotePath(path)}`);
+    stream.push('get-mark :1', 'done', '');
+    // unpackLimit=0: keep the few objects as one small pack instead of spawning unpack-objects (the
+    // periodic maintenance of a fetch packs them together).
+    const { stdout } = await this.#git(['-c', 'fastimport.unpackLimit=0', 'fast-import', '--quiet', '--date-format=now', '--force', '--done'], { input: stream.join('\n') });
+    const lines = stdout.split('\n').filter((line) => line !== '');
+    const before = lines.slice(0, paths.length).map(lsEntry);
+    const after = lines.slice(paths.length, 2 * paths.length).map(lsEntry);
+    const sha = lines[2 * paths.length]?.trim() ?? '';
+    if (!/^[0-9a-f]{40,64}$/.test(sha)) throw new GitPermanentError(`git fast-import did not name the commit it wrote: ${summarize(stdout)}`, 'git fast-import');
+    if (before.every((entry, i) => entry === after[i])) {
+      this.#logger.info({ head: base, files: paths }, 'wanted content already at HEAD');
+      return undefined;
+    }
+    return sha;
+  }
+
+  /** After a push the work tree takes the change too, so reads (and the next refresh) need no checkout. */
+  async #syncWorkTree(change: FileChange, sha: string): Promise<void> {
     try {
-      // Checked before anything is written: a symlinked file or directory would send the write outside the clone.
-      const targets = paths.map((path) => containedPath(dir, path));
-      for (const [i, path] of paths.entries()) {
-        await writeAtomically(targets[i] ?? '', change.files[path] ?? '').catch((error: unknown) => {
-          const code = (error as NodeJS.ErrnoException).code;
-          // Passes when space is freed: the next tick decides and writes again.
-          if (code === 'ENOSPC' || code === 'EDQUOT') throw new TransientError(`cannot write ${path}: the disk holding the git workspace is full`, { cause: error });
-          throw error;
-        });
+      for (const path of Object.keys(change.files)) {
+        const relative = normalizeRepoPath(path);
+        if (relative !== undefined) await writeAtomically(containedPath(this.#options.dir, relative), change.files[path] ?? '');
       }
-      await this.#git(['add', '--', ...paths]);
-      const diff = await this.#git(['diff', '--cached', '--quiet', '--', ...paths], { okExitCodes: [1] });
-      if (diff.exitCode === 0) {
-        this.#logger.info({ head: this.#head, files: paths }, 'wanted content already at HEAD');
-        return undefined;
-      }
-      const messageFile = join(dir, '.git', 'PROMOTER_COMMIT_MSG');
-      await writeFile(messageFile, ensureTrailingNewline(change.message), 'utf8');
-      await this.#git([
-        '-c',
-        `user.name=${identity.name}`,
-        '-c',
-        `user.email=${identity.email}`,
-        '-c',
-        'commit.gpgsign=false',
-        'commit',
-        '-q',
-        '--no-verify',
-        ...(change.author ? [authorArgument(change.author)] : []),
-        // keep lines starting with '#' (markdown in bodies) that the default cleanup would drop
-        '--cleanup=whitespace',
-        '-F',
-        messageFile,
-      ]);
-      await rm(messageFile, { force: true });
-      return (await this.#git(['rev-parse', 'HEAD'])).stdout.trim();
+      this.#synced = sha;
     } catch (error) {
-      await this.#recover();
-      throw error;
+      // The commit is pushed; the work tree is only a cache of it: the next refresh checks it out.
+      this.#synced = undefined;
+      this.#logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'could not write the pushed change to the work tree; the next refresh checks it out');
     }
   }
 
-  async #pushHead(sha: string, base: string): Promise<WorkspacePushOutcome> {
+  async #pushHead(sha: string, base: string, change: FileChange): Promise<WorkspacePushOutcome> {
     const { branch } = this.#options;
     const ref = `refs/heads/${branch}`;
-    let result;
-    try {
-      const push = await this.#git(['push', '--porcelain', '--no-verify', 'origin', `${sha}:${ref}`], { okExitCodes: [1] });
-      result = readPushResult(push, ref, `git push origin HEAD:${ref}`, this.#redact);
-    } catch (error) {
-      await this.#recover();
-      throw error;
-    }
+    // A failed push leaves nothing local to undo: the commit sits on a private ref, the work tree is untouched.
+    const push = await this.#git(['push', '--porcelain', '--no-verify', 'origin', `${sha}:${ref}`], { okExitCodes: [1] });
+    const result = readPushResult(push, ref, `git push origin HEAD:${ref}`, this.#redact);
     if (result.kind === 'pushed') {
+      // The push itself moved refs/remotes/origin/<branch> (origin's fetch refspec maps it).
       this.#head = sha;
-      // The push normally updates the tracking ref; set it explicitly so a later local reset lands here.
-      await this.#git(['update-ref', `refs/remotes/origin/${branch}`, sha]);
+      await this.#syncWorkTree(change, sha);
       this.#logger.info({ sha, parent: base }, 'pushed commit');
       return { kind: 'pushed', sha };
     }
@@ -474,20 +476,10 @@ export class GitWorkspace implements RepoReader {
       return { kind: 'rejected', reason };
     }
     this.#logger.warn({ sha, base, reason: result.summary }, 'push refused by the remote');
-    await this.#recover();
     return { kind: 'refused', reason: `push of ${sha.slice(0, 12)} to ${branch} refused by the remote: ${result.summary}` };
   }
 
-  /** Drops anything half-made after a failure, so the next tick starts from origin again. */
-  async #recover(): Promise<void> {
-    try {
-      await this.#resetToOrigin();
-    } catch (error) {
-      this.#logger.error({ err: error }, 'could not reset the git workspace after a failure');
-    }
-  }
-
-  async #git(args: readonly string[], extra: { okExitCodes?: readonly number[] } = {}): Promise<GitResult> {
+  async #git(args: readonly string[], extra: { okExitCodes?: readonly number[]; input?: string } = {}): Promise<GitResult> {
     this.#logger.debug({ args: args.map(this.#redact) }, 'git');
     const run = (): Promise<GitResult> =>
       runGit(args, {
@@ -535,8 +527,44 @@ async function writeAtomically(path: string, content: string): Promise<void> {
   await rename(temp, path);
 }
 
-function ensureTrailingNewline(text: string): string {
-  return text.endsWith('\n') ? text : `${text}\n`;
+/** git's own maintenance (packing loose objects) runs with one fetch in this many. */
+const MAINTENANCE_EVERY = 50;
+
+/** "Name <email>" for a fast-import author or committer line; refuses what would break the line. */
+function identityLine(person: GitIdentity): string {
+  if (/[<>\n]/.test(person.name + person.email) || person.name.trim() === '' || person.email.trim() === '') {
+    throw new PermanentError(`invalid author "${person.name} <${person.email}>"`);
+  }
+  return `${person.name} <${person.email}>`;
+}
+
+/** A path in fast-import's C-style quotes, so spaces, quotes or a newline cannot end the command. */
+function quotePath(path: string): string {
+  return `"${path.replace(/[\\"]/g, '\\$&').replace(/\n/g, '\\n')}"`;
+}
+
+/** A fast-import `data` block: the exact byte count, then the bytes. */
+function fastImportData(text: string): string {
+  return `data ${Buffer.byteLength(text, 'utf8')}\n${text}`;
+}
+
+/**
+ * The message as `git commit --cleanup=whitespace` stores it: trailing spaces cut, runs of empty
+ * lines made one, none at the start or the end. Lines starting with '#' (markdown) are kept.
+ */
+export function cleanupMessage(message: string): string {
+  const lines: string[] = [];
+  for (const line of message.split('\n').map((l) => l.replace(/\s+$/, ''))) {
+    if (line === '' && (lines.length === 0 || lines.at(-1) === '')) continue;
+    lines.push(line);
+  }
+  while (lines.at(-1) === '') lines.pop();
+  return `${lines.join('\n')}\n`;
+}
+
+/** fast-import's answer to `ls`: "<mode> <type> <sha>\t<path>" or "missing <path>"; mode and sha are what count. */
+function lsEntry(line: string): string {
+  return line.startsWith('missing ') ? 'missing' : (line.split('\t')[0] ?? line);
 }
 
 const LOG_FORMAT = ['%H', '%s', '%b', '%an <%ae>', '%aI', '%(trailers:only,unfold)'].join('%x1f') + '%x1e';
