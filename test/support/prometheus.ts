@@ -109,11 +109,13 @@ async function isReady(url: string): Promise<boolean> {
   }
 }
 
-function exited(child: ChildProcess): boolean {
+/** Whether a child process has ended (exit code or signal). */
+export function exited(child: ChildProcess): boolean {
   return child.exitCode !== null || child.signalCode !== null;
 }
 
-function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
+/** Resolves true once the child exits, false after ms. */
+export function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
   if (exited(child)) return Promise.resolve(true);
   return new Promise((resolve) => {
     const timer = setTimeout(() => {

@@ -1,12 +1,12 @@
 // Launches a real single-node VictoriaMetrics (Debian's /usr/bin/victoria-metrics) on loopback for
 // tests: a temp data dir, a free port, bounded waits, and no process left behind (like prometheus.ts).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { accessSync, constants, rmSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { Logger } from '../../src/logger.js';
-import { freePort, prometheusConfig } from './prometheus.js';
+import { exited, freePort, prometheusConfig, waitForExit } from './prometheus.js';
 
 export interface VictoriaMetricsProcess {
   /** the Prometheus-compatible query base URL (VictoriaMetrics serves /api/v1/* at its root). */
@@ -94,25 +94,6 @@ async function isHealthy(url: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-function exited(child: ChildProcess): boolean {
-  return child.exitCode !== null || child.signalCode !== null;
-}
-
-function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
-  if (exited(child)) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      child.off('exit', onExit);
-      resolve(false);
-    }, ms);
-    const onExit = (): void => {
-      clearTimeout(timer);
-      resolve(true);
-    };
-    child.once('exit', onExit);
-  });
 }
 
 export async function startVictoriaMetrics(options: StartVictoriaMetricsOptions = {}): Promise<VictoriaMetricsProcess> {
