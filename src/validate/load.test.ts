@@ -42,6 +42,18 @@ describe('parseManifestText', () => {
     expect(broken.documents).toEqual([]);
     expect(broken.findings).toEqual([expect.objectContaining({ code: 'DT0001', file: 'b.yaml', severity: 'error', line: expect.any(Number) })]);
   });
+
+  it('turns a repeated key, however deep, into a DT0001 finding at the second key and drops that document', () => {
+    const repeated = parseManifestText('kind: A\n---\nkind: B\nspec:\n  x: 1\n  x: 2\n', 'c.yaml', 'c.yaml');
+    expect(repeated.documents.map((d) => d.kind)).toEqual(['A']);
+    expect(repeated.findings).toEqual([expect.objectContaining({ code: 'DT0001', file: 'c.yaml', doc: 1, line: 6, column: 3, message: expect.stringContaining('Map keys must be unique') })]);
+  });
+
+  it('finds a repeat far down a 5 000-key map, on its line', () => {
+    const big = `${Array.from({ length: 5_000 }, (_, i) => `k${i}: ${i}`).join('\n')}\nk7: again\n`;
+    const { findings } = parseManifestText(big, 'd.yaml', 'd.yaml');
+    expect(findings).toEqual([expect.objectContaining({ code: 'DT0001', line: 5_001, message: expect.stringContaining('"k7"') })]);
+  });
 });
 
 describe('JSON pointers', () => {

@@ -4,6 +4,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { LineCounter, isMap, isPair, isScalar, isSeq, parseAllDocuments, type Document } from 'yaml';
 import { errorMessage } from '../errors.js';
+import { findDuplicateKey } from '../promoter/manifest-edits.js';
 import type { Finding, K8sObject, LoadedDocument, RepoFiles } from './types.js';
 
 const SKIPPED_DIRS = new Set(['node_modules', '.git', 'dist', 'coverage']);
@@ -101,7 +102,8 @@ export function parseManifestText(text: string, file: string, repoPath: string):
   const documents: LoadedDocument[] = [];
   let parsed: Document.Parsed[];
   try {
-    const all = parseAllDocuments(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
+    // Repeated keys are found below by the promoter's linear walk: yaml's uniqueKeys is quadratic per map.
+    const all = parseAllDocuments(text, { lineCounter, prettyErrors: true, uniqueKeys: false });
     parsed = Array.isArray(all) ? all : [];
   } catch (error) {
     return { documents, findings: [{ file, line: 1, path: '', code: 'DT0001', severity: 'error', message: errorMessage(error) }] };
@@ -121,6 +123,21 @@ export function parseManifestText(text: string, file: string, repoPath: string):
           message: `YAML: ${e.message.split('\n')[0] ?? e.message}`,
         });
       }
+      return;
+    }
+    const duplicate = findDuplicateKey(doc);
+    if (duplicate) {
+      const pos = lineCounter.linePos(duplicate.offset);
+      findings.push({
+        file,
+        line: pos.line,
+        column: pos.col,
+        doc: index,
+        path: '',
+        code: 'DT0001',
+        severity: 'error',
+        message: `YAML: Map keys must be unique at line ${pos.line}, column ${pos.col} (key "${duplicate.key.slice(0, 100)}")`,
+      });
       return;
     }
     let body: unknown;
