@@ -1,7 +1,8 @@
 // Integration: against a real Prometheus scraping a loopback exporter (several pods per arm,
-// response codes, Envoy buckets, a pod restart, a series born late, NaN, +Inf, a vanishing and a
-// flat canary), the batched aggregated read of every canary at once gives exactly the windows the
-// per-series reader gives for each canary alone.
+// response codes, Envoy buckets, a pod restart, a series born late, NaN, +Inf, a vanishing, a
+// returning, a reset-after-NaN and a flat canary), the summed read of every canary at once gives
+// exactly the windows the per-series reader gives for each canary alone, and reads raw series
+// only for the canaries whose sums are not provably exact.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,7 +10,7 @@ import type { CanaryTarget } from '../src/analysis/istio-queries.js';
 import { createPrometheusClient, type PrometheusClient } from '../src/analysis/prometheus.js';
 import { prometheusSelectorSchema } from '../src/analysis/settings.js';
 import type { Window } from '../src/analysis/types.js';
-import { fetchWindows, fetchWindowsAggregated, type WindowRange } from '../src/analysis/windows.js';
+import { fetchWindows, fetchWindowsPerSeries, type WindowRange } from '../src/analysis/windows.js';
 import { startPrometheus, type PrometheusProcess } from './support/prometheus.js';
 
 const EDGES = [25, 100, 500];
@@ -49,6 +50,12 @@ const SERIES: Series[] = [
   canary('inf', () => Number.POSITIVE_INFINITY),
   ...stableOnly('vanishes'),
   canary('vanishes', (n) => (n < 4 ? 3 * n : undefined)),
+  // a pod missing from scrapes 4 and 5 (a staleness marker), then back where it was
+  ...stableOnly('gap'),
+  canary('gap', (n) => (n === 4 || n === 5 ? undefined : 4 * n)),
+  // NaN once, then a restarted (lower) counter
+  ...stableOnly('dip'),
+  canary('dip', (n) => (n < 4 ? 5 * n + 5 : n === 4 ? Number.NaN : n - 4)),
   ...stableOnly('silent'),
   canary('silent', () => 7),
   ...stableOnly('missing'),
@@ -97,7 +104,7 @@ const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 const selector = prometheusSelectorSchema.parse({});
 const targets: CanaryTarget[] = SERVICES.map((service) => ({ name: service, service, namespace: 'prod', selector }));
 
-describe('batched aggregated windows against a real Prometheus', () => {
+describe('summed windows against a real Prometheus', () => {
   let server: Server;
   let scrapes = 0;
   let prometheus: PrometheusProcess;
@@ -129,9 +136,11 @@ describe('batched aggregated windows against a real Prometheus', () => {
   });
 
   it('gives every canary the windows the per-series reader gives it alone', async () => {
-    const batched = await fetchWindowsAggregated(client, targets, range);
+    const asked: string[] = [];
+    const recording: PrometheusClient = { ...client, range: (query, ...rest) => (asked.push(query), client.range(query, ...rest)) };
+    const batched = await fetchWindows(recording, targets, range);
     const perCanary = new Map<string, Window[]>();
-    for (const target of targets) perCanary.set(target.name, (await fetchWindows(client, [target], range)).get(target.name)!);
+    for (const target of targets) perCanary.set(target.name, (await fetchWindowsPerSeries(client, [target], range)).get(target.name)!);
     expect(perCanary.get('alpha')!.length).toBeGreaterThanOrEqual(6);
     for (const target of targets) expect(batched.get(target.name), target.name).toEqual(perCanary.get(target.name));
 
@@ -147,12 +156,17 @@ describe('batched aggregated windows against a real Prometheus', () => {
     expect(silent.length).toBeGreaterThan(3);
     expect(silent.slice(1).every((c) => c.requests === 0)).toBe(true);
     for (const w of batched.get('alpha')!) expect(w.stable.latency?.count).toBe(w.stable.requests);
+    // the healthy canaries came from the sums alone; the odd ones (and only they) were read per series
+    const perSeries = asked.filter((q) => !q.startsWith('sum by'));
+    expect(perSeries).toHaveLength(2);
+    for (const name of ['alpha', 'beta', 'born', 'silent', 'missing']) expect(perSeries.some((q) => new RegExp(`[="|]${name}[|"]`).test(q)), name).toBe(false);
+    for (const name of ['restart', 'nan', 'inf', 'vanishes', 'gap', 'dip']) expect(perSeries.every((q) => new RegExp(`[="|]${name}[|"]`).test(q)), name).toBe(true);
   });
 
   it('gives the same windows whether a canary is read with the others or alone', async () => {
-    const batched = await fetchWindowsAggregated(client, targets, range);
+    const batched = await fetchWindows(client, targets, range);
     for (const target of targets) {
-      expect((await fetchWindowsAggregated(client, [target], range)).get(target.name), target.name).toEqual(batched.get(target.name));
+      expect((await fetchWindows(client, [target], range)).get(target.name), target.name).toEqual(batched.get(target.name));
     }
   });
 });

@@ -1,165 +1,178 @@
-// Batched, aggregated window queries: the PromQL they send (grouping labels, edges, the exact
-// per-window increase) and the in-memory split of their answers into per-canary, per-arm windows.
+// The summed window read: the PromQL it sends (grouping labels, edges, the integrity check), the
+// differencing of the sums in memory, and the fall back to raw series for groups whose sums are not exact.
 import { describe, expect, it } from 'vitest';
-import {
-  batchedBucketsQuery,
-  batchedRequestsQuery,
-  CLASS_LABEL,
-  groupingLabels,
-  groupTargets,
-  windowIncrease,
-  type CanaryTarget,
-} from './istio-queries.js';
+import { CLASS_LABEL, groupIntegrityQuery, groupKeyLabels, groupTargets, summedBucketsQuery, summedRequestsQuery, type CanaryTarget } from './istio-queries.js';
 import type { InstantSample, PrometheusClient, RangeSeries } from './prometheus.js';
 import { prometheusSelectorSchema } from './settings.js';
-import { fetchWindowsAggregated } from './windows.js';
+import { fetchWindows, fetchWindowsPerSeries } from './windows.js';
 
 const selector = prometheusSelectorSchema.parse({});
 const backend: CanaryTarget = { name: 'backend', service: 'backend', namespace: 'prod', selector };
 const frontend: CanaryTarget = { name: 'frontend', service: 'frontend', namespace: 'prod', selector };
 const quiet: CanaryTarget = { name: 'quiet', service: 'quiet', namespace: 'prod', selector };
 
-describe('batched queries', () => {
+describe('summed queries', () => {
   const group = groupTargets([backend, frontend])[0]!;
 
-  it('group by service, namespace and arm, a list a cluster label can join', () => {
-    expect(groupingLabels(selector)).toEqual(['destination_service_name', 'destination_workload_namespace', 'destination_canonical_revision']);
-    expect(groupingLabels(selector, ['cluster'])).toEqual([...groupingLabels(selector), 'cluster']);
-    expect(() => groupingLabels(selector, ['no good'])).toThrow(/not a Prometheus label name/);
-    expect(batchedRequestsQuery(group, 60, ['cluster'])).toMatch(/^sum by \(destination_service_name, destination_workload_namespace, destination_canonical_revision, cluster, promoter_class\) /);
-  });
-
-  it('ask for every canary of the group in one selector, 5xx told apart by label_replace', () => {
-    const query = batchedRequestsQuery(group, 60);
-    expect(query).toMatch(/^sum by \(destination_service_name, destination_workload_namespace, destination_canonical_revision, promoter_class\) \(label_replace\(/);
+  it('sum every canary of the group by service, namespace and arm, 5xx told apart by label_replace', () => {
+    expect(groupKeyLabels(group)).toEqual(['destination_service_name', 'destination_workload_namespace', 'destination_canonical_revision']);
+    const query = summedRequestsQuery(group);
+    expect(query).toMatch(/^sum by \(destination_service_name, destination_workload_namespace, destination_canonical_revision, promoter_class\) \(label_replace\(istio_requests_total\{/);
     expect(query).toContain('destination_service_name=~"backend|frontend"');
-    expect(query).toContain('destination_canonical_revision=~"canary|stable"');
     expect(query).toContain(`"${CLASS_LABEL}", "5xx", "response_code", "5[0-9][0-9]")`);
   });
 
   it('ask only for the edges given, every spelling of them, and +Inf', () => {
-    const query = batchedBucketsQuery(group, [50, 1800000], 30);
+    const query = summedBucketsQuery(group, [50, 1800000]);
     expect(query).toMatch(/^sum by \(destination_service_name, destination_workload_namespace, destination_canonical_revision, le\) /);
     expect(query).toContain('le=~"\\\\+Inf|1\\\\.8e\\\\+06|1800000|1800000\\\\.0|50|50\\\\.0"');
-    expect(query).toContain('offset 30s');
   });
 
-  it('difference each series against its last finite value: growth, restart, birth', () => {
-    expect(windowIncrease('m{a="b"}', 60)).toBe(
-      '(((m{a="b"} > -Inf < Inf) - (last_over_time(m{a="b"}[3600s] offset 60s) > -Inf < Inf)) >= 0)' +
-        ' or ((m{a="b"} > -Inf < Inf) < (last_over_time(m{a="b"}[3600s] offset 60s) > -Inf < Inf))' +
-        ' or ((m{a="b"} > -Inf < Inf) unless (last_over_time(m{a="b"}[3600s] offset 60s) > -Inf < Inf))',
+  it('check exactness with range functions and aggregations only: series seen, resets, non-finite samples, integral values', () => {
+    expect(groupIntegrityQuery('m{a="b"}', ['s', 'n'], 360)).toBe(
+      'sum by (s, n) (resets(m{a="b"}[360s]) + 1 + 0 * sum_over_time(m{a="b"}[360s])) - count by (s, n) (m{a="b"} % 1 == 0)',
     );
-    // the memory never ends inside the window itself
-    expect(windowIncrease('m', 7200, 600)).toContain('[7200s] offset 7200s');
+  });
+
+  it('keep a multi-cluster canary’s cluster label', () => {
+    const east: CanaryTarget = { ...backend, name: 'backend@east', cluster: { name: 'east', label: 'cluster' } };
+    const west: CanaryTarget = { ...backend, name: 'backend@west', cluster: { name: 'west', label: 'cluster' } };
+    const clustered = groupTargets([east, west])[0]!;
+    expect(groupKeyLabels(clustered)).toContain('cluster');
+    expect(summedBucketsQuery(clustered, [500])).toContain('cluster=~"east|west"');
   });
 });
 
-/** Answers range queries from fixed, already aggregated series and records what was asked. */
-function recordedClient(answer: (query: string) => RangeSeries[]): PrometheusClient & { queries: { query: string; start: number; end: number; step: number }[] } {
-  const queries: { query: string; start: number; end: number; step: number }[] = [];
+/** Raw counters of one series at the grid points 1000, 1060, 1120, 1180. */
+interface Raw {
+  labels: Record<string, string>;
+  values: (number | undefined)[];
+}
+const GRID = [1000, 1060, 1120, 1180];
+const raw = (service: string, arm: string, extra: Record<string, string>, values: (number | undefined)[]): Raw => ({
+  labels: { destination_service_name: service, destination_workload_namespace: 'prod', destination_canonical_revision: arm, response_code: '200', ...extra },
+  values,
+});
+
+/**
+ * A loopback-free stand-in that evaluates the three query shapes over fixed raw series at the grid
+ * points (the real-Prometheus equality is test/aggregated-windows.test.ts): raw selectors, sums by
+ * group and class or le, and the integrity check (series at the previous and this grid point, resets between).
+ */
+function evaluatingClient(series: Raw[]): PrometheusClient & { queries: string[] } {
+  const queries: string[] = [];
+  const keyOf = (labels: Record<string, string>) => [labels.destination_service_name, labels.destination_canonical_revision].join('/');
+  const metricOf = (s: Raw) => (s.labels.le !== undefined ? 'istio_request_duration_milliseconds_bucket' : 'istio_requests_total');
+  const matches = (query: string, s: Raw) => query.includes(metricOf(s)) && query.includes(s.labels.destination_service_name!);
   return {
     queries,
     instant: (): Promise<InstantSample[]> => Promise.resolve([]),
-    range: (query, start, end, step) => {
-      queries.push({ query, start, end, step });
-      return Promise.resolve(answer(query).map((s) => ({ labels: s.labels, points: s.points.filter((p) => p.time >= start && p.time <= end) })));
+    range: (query) => {
+      queries.push(query);
+      const chosen = series.filter((s) => matches(query, s));
+      const at = (s: Raw, j: number) => s.values[j];
+      if (query.startsWith('sum by') && query.includes('resets(')) {
+        const groups = new Map<string, RangeSeries>();
+        for (const s of chosen) {
+          const g = groups.get(keyOf(s.labels)) ?? { labels: { ...s.labels }, points: [] };
+          groups.set(keyOf(s.labels), g);
+        }
+        for (const [key, g] of groups) {
+          g.points = GRID.flatMap((time, j) => {
+            const members = chosen.filter((s) => keyOf(s.labels) === key);
+            const seen = members.filter((s) => at(s, j) !== undefined || (j > 0 && at(s, j - 1) !== undefined));
+            const resets = seen.filter((s) => j > 0 && at(s, j) !== undefined && at(s, j - 1) !== undefined && at(s, j)! < at(s, j - 1)!).length;
+            const nonFinite = seen.some((s) => [at(s, j), j > 0 ? at(s, j - 1) : undefined].some((v) => v !== undefined && !Number.isFinite(v)));
+            const integral = members.filter((s) => at(s, j) !== undefined && Number.isFinite(at(s, j)) && at(s, j)! % 1 === 0).length;
+            if (seen.length === 0 || integral === 0) return [];
+            return [{ time, value: nonFinite ? Number.NaN : seen.length + resets - integral }];
+          });
+        }
+        return Promise.resolve([...groups.values()].filter((g) => g.points.length > 0));
+      }
+      if (query.startsWith('sum by')) {
+        const by = (s: Raw) => (s.labels.le !== undefined ? `${keyOf(s.labels)}/${s.labels.le}` : `${keyOf(s.labels)}/${/^5/.test(s.labels.response_code ?? '') ? '5xx' : ''}`);
+        const groups = new Map<string, Raw[]>();
+        for (const s of chosen) groups.set(by(s), [...(groups.get(by(s)) ?? []), s]);
+        return Promise.resolve(
+          [...groups.values()].map((members) => {
+            const { response_code: code, ...labels } = members[0]!.labels;
+            if (code !== undefined && /^5/.test(code)) labels[CLASS_LABEL] = '5xx';
+            return {
+              labels,
+              points: GRID.flatMap((time, j) => {
+                const present = members.filter((s) => at(s, j) !== undefined);
+                return present.length === 0 ? [] : [{ time, value: present.reduce((sum, s) => sum + at(s, j)!, 0) }];
+              }),
+            };
+          }),
+        );
+      }
+      return Promise.resolve(chosen.map((s) => ({ labels: s.labels, points: GRID.flatMap((time, j) => (at(s, j) === undefined ? [] : [{ time, value: at(s, j)! }])) })));
     },
     ready: () => Promise.resolve(true),
   };
 }
 
-function summed(service: string, arm: string, extra: Record<string, string>, values: (number | undefined)[]): RangeSeries {
-  return {
-    labels: { destination_service_name: service, destination_workload_namespace: 'prod', destination_canonical_revision: arm, ...extra },
-    // evaluated at each window's end: 1060, 1120, 1180
-    points: values.flatMap((value, k) => (value === undefined ? [] : [{ time: 1060 + k * 60, value }])),
-  };
-}
-
-describe('fetchWindowsAggregated', () => {
-  const requests = [
-    summed('backend', 'stable', {}, [90, 90, 89]),
-    summed('backend', 'stable', { [CLASS_LABEL]: '5xx' }, [1, 0, 1]),
-    summed('backend', 'canary', {}, [10, 3, undefined]),
-    summed('backend', 'canary', { [CLASS_LABEL]: '5xx' }, [0, 0, Number.NaN]),
-    summed('frontend', 'stable', {}, [1, 1, 1]),
-    summed('frontend', 'latest', {}, [45, 450, 4500]), // neither arm
-    summed('other', 'stable', {}, [7, 7, 7]), // no canary of ours
-  ];
-  const buckets = [
-    summed('backend', 'stable', { le: '500' }, [85, 85, 85]),
-    summed('backend', 'stable', { le: '+Inf' }, [91, 90, 90]),
-    summed('backend', 'canary', { le: '500.0' }, [8, 3, 10]),
-    summed('backend', 'canary', { le: '+Inf' }, [10, 3, 10]),
-    summed('backend', 'canary', { le: '1000' }, [99, 99, 99]), // an edge not asked for
-  ];
-  const client = recordedClient((q) => (q.includes('istio_requests_total') ? requests : buckets));
-
-  it('splits one answer per metric into every canary and arm, window by window', async () => {
-    const result = await fetchWindowsAggregated(client, [backend, frontend, quiet], { start: 1000, end: 1200, intervalSeconds: 60, latencyBucketsMs: [500] });
-    expect(client.queries).toHaveLength(2);
-    // evaluated at the window ends: the first window (1000, 1060] ends at 1060
-    expect(client.queries[0]).toMatchObject({ start: 1060, end: 1180, step: 60 });
-    expect(result.get('backend')).toEqual([
-      { t: 0, canaryWeight: 0, stable: { requests: 91, errors: 1, latency: { le: [85], count: 91 } }, canary: { requests: 10, errors: 0, latency: { le: [8], count: 10 } } },
-      { t: 60, canaryWeight: 0, stable: { requests: 90, errors: 0, latency: { le: [85], count: 90 } }, canary: { requests: 3, errors: 0, latency: { le: [3], count: 3 } } },
-      // no finite canary request series at the third window's end: unknown, not zero
-      { t: 120, canaryWeight: 0, stable: { requests: 90, errors: 1, latency: { le: [85], count: 90 } }, canary: { requests: 0, errors: 0, noData: true, latency: { le: [10], count: 10 } } },
+describe('fetchWindows (summed)', () => {
+  const range = { start: 1000, end: 1180, intervalSeconds: 60, latencyBucketsMs: [500] };
+  const healthy = (service: string): Raw[] =>
+    ['stable', 'canary'].flatMap((arm) => [
+      raw(service, arm, { pod: 'a' }, [10, 20, 35, 50]),
+      raw(service, arm, { pod: 'b' }, [undefined, 4, 9, 9]), // born in the first window
+      raw(service, arm, { pod: 'a', response_code: '503' }, [1, 1, 2, 3]),
+      raw(service, arm, { pod: 'a', le: '500' }, [9, 18, 30, 44]),
+      raw(service, arm, { pod: 'a', le: '+Inf' }, [11, 21, 37, 53]),
     ]);
-    expect(result.get('frontend')?.map((w) => [w.stable.requests, w.canary.requests, w.canary.noData])).toEqual([
-      [1, 0, true],
-      [1, 0, true],
-      [1, 0, true],
+
+  it('gives the per-series reader’s windows from the sums alone when every group is exact', async () => {
+    const client = evaluatingClient([...healthy('backend'), ...healthy('frontend')]);
+    const summed = await fetchWindows(client, [backend, frontend, quiet], range);
+    expect(client.queries).toHaveLength(4);
+    expect(client.queries.every((q) => q.startsWith('sum by'))).toBe(true);
+    const reference = await fetchWindowsPerSeries(evaluatingClient([...healthy('backend'), ...healthy('frontend')]), [backend, frontend, quiet], range);
+    expect(summed).toEqual(reference);
+    expect(summed.get('backend')?.map((w) => [w.canary.requests, w.canary.errors])).toEqual([
+      [14, 0],
+      [21, 1],
+      [16, 1],
     ]);
-    expect(result.get('quiet')?.every((w) => w.stable.noData === true && w.canary.noData === true && w.stable.requests === 0)).toBe(true);
+    expect(summed.get('quiet')?.every((w) => w.canary.noData === true && w.stable.noData === true)).toBe(true);
   });
 
-  it('sends one pair of queries for many canaries with the same selector, a pair per other selector', async () => {
-    const local = recordedClient(() => []);
-    const others = Array.from({ length: 50 }, (_, i): CanaryTarget => ({ name: `svc${i}`, service: `svc${i}`, namespace: 'prod', selector }));
-    const armed = { ...backend, name: 'armed', selector: { ...selector, armLabel: 'destination_version' } };
-    await fetchWindowsAggregated(local, [...others, armed], { start: 1000, end: 1200, intervalSeconds: 60, latencyBucketsMs: [500] });
-    expect(local.queries).toHaveLength(4);
-    expect(local.queries.filter((q) => q.query.includes('destination_version')).length).toBe(2);
+  it('reads a group again per series when a pod restarts, vanishes, comes back or reports NaN, and only that canary', async () => {
+    const cases: Record<string, Raw> = {
+      restart: raw('backend', 'canary', { pod: 'c' }, [30, 40, 5, 12]),
+      vanishes: raw('backend', 'canary', { pod: 'c' }, [30, 40, undefined, undefined]),
+      gap: raw('backend', 'canary', { pod: 'c' }, [30, undefined, 45, 50]),
+      nan: raw('backend', 'canary', { pod: 'c' }, [30, Number.NaN, 45, 50]),
+      fraction: raw('backend', 'canary', { pod: 'c' }, [30.5, 40.25, 45, 50]),
+    };
+    for (const [name, odd] of Object.entries(cases)) {
+      const series = [...healthy('backend'), ...healthy('frontend'), odd];
+      const client = evaluatingClient(series);
+      const summed = await fetchWindows(client, [backend, frontend], range);
+      expect(summed, name).toEqual(await fetchWindowsPerSeries(evaluatingClient(series), [backend, frontend], range));
+      const perSeries = client.queries.filter((q) => !q.startsWith('sum by'));
+      expect(perSeries.length, name).toBeGreaterThan(0);
+      expect(perSeries.every((q) => q.includes('destination_service_name="backend"')), name).toBe(true);
+    }
   });
 
   it('asks nothing before the first window completes, and no bucket query without edges', async () => {
-    const local = recordedClient(() => requests);
-    expect((await fetchWindowsAggregated(local, [backend], { start: 1000, end: 1059, intervalSeconds: 60, latencyBucketsMs: [500] })).get('backend')).toEqual([]);
-    expect(local.queries).toHaveLength(0);
-    const result = await fetchWindowsAggregated(local, [backend], { start: 1000, end: 1060, intervalSeconds: 60, latencyBucketsMs: [] });
-    expect(local.queries).toHaveLength(1);
-    expect(result.get('backend')?.[0]?.stable).toEqual({ requests: 91, errors: 1 });
+    const client = evaluatingClient(healthy('backend'));
+    expect((await fetchWindows(client, [backend], { ...range, end: 1059 })).get('backend')).toEqual([]);
+    expect(client.queries).toHaveLength(0);
+    await fetchWindows(client, [backend], { ...range, latencyBucketsMs: [] });
+    expect(client.queries).toHaveLength(2);
   });
 
-  it('splits long histories into range queries Prometheus accepts, without a point twice', async () => {
-    const long: RangeSeries = {
-      labels: { destination_service_name: 'backend', destination_workload_namespace: 'prod', destination_canonical_revision: 'stable' },
-      points: Array.from({ length: 25_000 }, (_, k) => ({ time: k + 1, value: 1 })),
-    };
-    const local = recordedClient(() => [long]);
-    const windows = (await fetchWindowsAggregated(local, [backend], { start: 0, end: 25_000, intervalSeconds: 1, latencyBucketsMs: [] })).get('backend')!;
-    expect(local.queries.map((q) => [q.start, q.end])).toEqual([
-      [1, 10_000],
-      [10_001, 20_000],
-      [20_001, 25_000],
-    ]);
-    expect(windows).toHaveLength(25_000);
-    expect(windows.every((w) => w.stable.requests === 1)).toBe(true);
-  });
-});
-
-describe('a multi-cluster canary on one endpoint', () => {
-  it('keeps the cluster label in the sum and splits on it', async () => {
-    const east: CanaryTarget = { ...backend, name: 'backend@east', cluster: { name: 'east', label: 'cluster' } };
-    const west: CanaryTarget = { ...backend, name: 'backend@west', cluster: { name: 'west', label: 'cluster' } };
-    const group = groupTargets([east, west])[0]!;
-    expect(batchedRequestsQuery(group, 60)).toMatch(/^sum by \(destination_service_name, destination_workload_namespace, destination_canonical_revision, cluster, promoter_class\) /);
-    expect(batchedBucketsQuery(group, [500], 60)).toContain('cluster=~"east|west"');
-    const local = recordedClient(() => [summed('backend', 'canary', { cluster: 'east' }, [5, 5, 5]), summed('backend', 'canary', { cluster: 'west' }, [7, 7, 7])]);
-    const result = await fetchWindowsAggregated(local, [east, west], { start: 1000, end: 1200, intervalSeconds: 60, latencyBucketsMs: [] });
-    expect(result.get('backend@east')?.map((w) => w.canary.requests)).toEqual([5, 5, 5]);
-    expect(result.get('backend@west')?.map((w) => w.canary.requests)).toEqual([7, 7, 7]);
+  it('sends one set of queries for many canaries with the same selector, a set per other selector', async () => {
+    const client = evaluatingClient([]);
+    const others = Array.from({ length: 50 }, (_, i): CanaryTarget => ({ name: `svc${i}`, service: `svc${i}`, namespace: 'prod', selector }));
+    const armed = { ...backend, name: 'armed', selector: { ...selector, armLabel: 'destination_version' } };
+    await fetchWindows(client, [...others, armed], range);
+    expect(client.queries).toHaveLength(8);
+    expect(client.queries.filter((q) => q.includes('destination_version')).length).toBe(4);
   });
 });

@@ -182,47 +182,49 @@ export function groupingLabels(selector: PrometheusSelector, extra: readonly str
   return [selector.serviceLabel, selector.namespaceLabel, selector.armLabel, ...extra].map(checkLabelName);
 }
 
-/** How long a series' last value is remembered across gaps (failed scrapes, an outage). */
-export const LAST_VALUE_MEMORY_SECONDS = 3600;
-
 /** Added by label_replace to tell 5xx from other requests inside one summed query. */
 export const CLASS_LABEL = 'promoter_class';
 
-/**
- * Per series, the increase of a counter in the window (t - interval, t] as PromQL, exactly as
- * countsPerWindow computes it from raw points: the value at t (finite, staleness honoured) minus
- * the last finite value seen at or before t - interval; a drop is a restart and counts the new
- * value; a series with no earlier value was born in the window and counts in full. The last
- * value is looked up over LAST_VALUE_MEMORY_SECONDS, so a gap (a failed scrape) does not make a
- * series look new. Summing these per group is then exact, whatever restarts single pods.
- */
-export function windowIncrease(selector: string, intervalSeconds: number, memorySeconds = LAST_VALUE_MEMORY_SECONDS): string {
-  const interval = Math.max(1, Math.round(intervalSeconds));
-  const now = `(${selector} > -Inf < Inf)`;
-  const before = `(last_over_time(${selector}[${Math.max(interval, Math.round(memorySeconds))}s] offset ${interval}s) > -Inf < Inf)`;
-  return `((${now} - ${before}) >= 0) or (${now} < ${before}) or (${now} unless ${before})`;
-}
-
-/**
- * Every canary of the group at once: per window, the requests of each service, namespace and
- * arm, with the 5xx ones apart (CLASS_LABEL="5xx"). One series per group and class, whatever the
- * number of pods, source workloads or response codes behind it.
- */
-export function batchedRequestsQuery(group: TargetGroup, intervalSeconds: number, extraGrouping: readonly string[] = []): string {
-  const selector = `${REQUESTS_METRIC}{${groupMatchers(group).join(', ')}}`;
-  const classified = `label_replace(${windowIncrease(selector, intervalSeconds)}, "${CLASS_LABEL}", "5xx", "response_code", "5[0-9][0-9]")`;
-  return `sum by (${[...groupingLabels(group.selector, groupExtraLabels(group, extraGrouping)), CLASS_LABEL].join(', ')}) (${classified})`;
-}
-
 /** The group's cluster label (a multi-cluster canary on one endpoint) joins the grouping labels. */
-function groupExtraLabels(group: TargetGroup, extra: readonly string[]): string[] {
+function groupExtraLabels(group: TargetGroup, extra: readonly string[] = []): string[] {
   const cluster = group.targets[0] ? clusterLabelOf(group.targets[0]) : undefined;
   return [...new Set([...(cluster !== undefined ? [cluster] : []), ...extra])];
 }
 
-/** Per window, the bucket increases at the asked edges and +Inf, summed per service, namespace, arm and le. */
-export function batchedBucketsQuery(group: TargetGroup, edgesMs: readonly number[], intervalSeconds: number, extraGrouping: readonly string[] = []): string {
-  const les = [...edgesMs.flatMap(leLabelSpellings), '+Inf'];
-  const selector = `${DURATION_BUCKET_METRIC}{${[...groupMatchers(group), matchAny('le', les)].join(', ')}}`;
-  return `sum by (${[...groupingLabels(group.selector, groupExtraLabels(group, extraGrouping)), 'le'].join(', ')}) (${windowIncrease(selector, intervalSeconds)})`;
+/** The labels a group's summed queries keep: service, namespace, arm and the cluster label when there is one. */
+export function groupKeyLabels(group: TargetGroup): string[] {
+  return groupingLabels(group.selector, groupExtraLabels(group));
+}
+
+/**
+ * The raw request counters of every canary of the group, summed per service, namespace, arm (and
+ * cluster), 5xx apart (CLASS_LABEL="5xx"): one series per group and class whatever the pods,
+ * sources and response codes behind it. Differenced in memory only where groupIntegrityQuery
+ * shows the sum is exact (no series gone, no reset).
+ */
+export function summedRequestsQuery(group: TargetGroup): string {
+  const classified = `label_replace(${requestsQuery(group)}, "${CLASS_LABEL}", "5xx", "response_code", "5[0-9][0-9]")`;
+  return `sum by (${[...groupKeyLabels(group), CLASS_LABEL].join(', ')}) (${classified})`;
+}
+
+/** The raw duration buckets at the asked edges and +Inf, summed per service, namespace, arm (cluster) and le. */
+export function summedBucketsQuery(group: TargetGroup, edgesMs: readonly number[]): string {
+  return `sum by (${[...groupKeyLabels(group), 'le'].join(', ')}) (${latencyBucketsQuery(group, edgesMs)})`;
+}
+
+/**
+ * Per group, at each evaluation time t: (series with a sample in [t - rangeSeconds, t]) + (their
+ * counter resets there) - (series present at t with an integral value), NaN when any sample
+ * there is NaN or infinite. It is 0 exactly when every series seen in the range is still there at
+ * t, with an integral value, and none went down: then the sum at t minus the sum at the previous
+ * grid point equals the sum of the per-series differences, whenever the range covers the interval
+ * plus the backend's lookback. Anything else (a pod gone, a restart, NaN, a fraction, a gap) is
+ * not 0, or absent, and the reader falls back to the raw series for that group. Every part is a
+ * range function or an aggregation over one selector; the only vector-vector operator joins the
+ * two small aggregated sides (Prometheus 2.42 is slow on per-series vector-vector operators).
+ */
+export function groupIntegrityQuery(selector: string, by: readonly string[], rangeSeconds: number): string {
+  const range = `${selector}[${Math.max(1, Math.ceil(rangeSeconds))}s]`;
+  const labels = by.join(', ');
+  return `sum by (${labels}) (resets(${range}) + 1 + 0 * sum_over_time(${range})) - count by (${labels}) (${selector} % 1 == 0)`;
 }

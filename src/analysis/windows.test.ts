@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { CanaryTarget } from './istio-queries.js';
 import type { InstantSample, PrometheusClient, RangeSeries } from './prometheus.js';
 import { prometheusSelectorSchema } from './settings.js';
-import { countsPerWindow, fetchWindows, windowGrid } from './windows.js';
+import { countsPerWindow, fetchWindowsPerSeries, windowGrid } from './windows.js';
 
 function series(points: [number, number][]): RangeSeries {
   return { labels: {}, points: points.map(([time, value]) => ({ time, value })) };
@@ -83,7 +83,7 @@ function istio(service: string, arm: string, extra: Record<string, string>, valu
   };
 }
 
-describe('fetchWindows', () => {
+describe('fetchWindowsPerSeries (the reference and the fallback)', () => {
   const requests = [
     istio('backend', 'stable', { response_code: '200' }, [100, 190, 280, 370]),
     istio('backend', 'stable', { response_code: '503' }, [1, 2, 2, 3]),
@@ -101,7 +101,7 @@ describe('fetchWindows', () => {
   const client = recordedClient((q) => (q.startsWith('istio_requests_total') ? requests : buckets));
 
   it('returns complete integer windows per canary from one query per metric', async () => {
-    const result = await fetchWindows(client, [backend, frontend], { start: 1000, end: 1200, intervalSeconds: 60, latencyBucketsMs: [500] });
+    const result = await fetchWindowsPerSeries(client, [backend, frontend], { start: 1000, end: 1200, intervalSeconds: 60, latencyBucketsMs: [500] });
     expect(client.queries).toHaveLength(2);
     expect(client.queries[0]).toMatchObject({ start: 1000, end: 1180, step: 60 });
     expect(result.get('backend')).toEqual([
@@ -117,13 +117,13 @@ describe('fetchWindows', () => {
   });
 
   it('gives every canary an empty list before the first window completes', async () => {
-    const result = await fetchWindows(client, [backend], { start: 1000, end: 1059, intervalSeconds: 60, latencyBucketsMs: [500] });
+    const result = await fetchWindowsPerSeries(client, [backend], { start: 1000, end: 1059, intervalSeconds: 60, latencyBucketsMs: [500] });
     expect(result.get('backend')).toEqual([]);
   });
 
   it('skips the latency query when no edges are asked for', async () => {
     const local = recordedClient(() => requests);
-    const result = await fetchWindows(local, [backend], { start: 1000, end: 1060, intervalSeconds: 60, latencyBucketsMs: [] });
+    const result = await fetchWindowsPerSeries(local, [backend], { start: 1000, end: 1060, intervalSeconds: 60, latencyBucketsMs: [] });
     expect(local.queries).toHaveLength(1);
     expect(result.get('backend')?.[0]?.stable.latency).toBeUndefined();
   });
@@ -131,7 +131,7 @@ describe('fetchWindows', () => {
   it('splits long histories into range queries Prometheus accepts', async () => {
     const long = { ...istio('backend', 'stable', { response_code: '200' }, []), points: Array.from({ length: 25_001 }, (_, k) => ({ time: k, value: k })) };
     const local = recordedClient(() => [long]);
-    const result = await fetchWindows(local, [backend], { start: 0, end: 25_000, intervalSeconds: 1, latencyBucketsMs: [] });
+    const result = await fetchWindowsPerSeries(local, [backend], { start: 0, end: 25_000, intervalSeconds: 1, latencyBucketsMs: [] });
     expect(local.queries.map((q) => [q.start, q.end])).toEqual([
       [0, 9999],
       [9999, 19998],

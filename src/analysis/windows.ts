@@ -2,15 +2,17 @@
 // Counters are differenced here (not with increase(), which extrapolates to fractions).
 import type { Logger } from '../logger.js';
 import {
-  batchedBucketsQuery,
-  batchedRequestsQuery,
   classifySeries,
   CLASS_LABEL,
+  groupIntegrityQuery,
+  groupKeyLabels,
   groupTargets,
   isServerError,
   latencyBucketsQuery,
   parseLe,
   requestsQuery,
+  summedBucketsQuery,
+  summedRequestsQuery,
   type CanaryTarget,
   type TargetGroup,
 } from './istio-queries.js';
@@ -31,7 +33,16 @@ export interface WindowRange {
    * interval of margin makes a recomputation give the same windows.
    */
   settleSeconds?: number;
+  /**
+   * How far back the backend looks for a series' latest sample at an evaluation time (Prometheus'
+   * --query.lookback-delta, default 300 s). The exactness check of the summed read must see that
+   * far back; a larger value only makes the reader fall back to raw series more often.
+   */
+  lookbackSeconds?: number;
 }
+
+/** Prometheus' default --query.lookback-delta. */
+export const DEFAULT_LOOKBACK_SECONDS = 300;
 
 /** Prometheus refuses range queries over 11,000 points per series; stay under it per request. */
 const MAX_POINTS_PER_QUERY = 10_000;
@@ -253,9 +264,9 @@ function emptyTotalsFor(targets: readonly CanaryTarget[], windows: number, edges
  * per metric per group of canaries with the same selector settings. `t` is the window's start in
  * seconds since `range.start`; `canaryWeight` is 0 for the caller to set. A canary with no series
  * gets windows of zeros marked noData: unknown counts, which the judge holds on. The reference
- * that fetchWindowsAggregated (what a tick uses) is tested against.
+ * the summed reader (fetchWindows, what a tick uses) is tested against, and its fallback.
  */
-export async function fetchWindows(
+export async function fetchWindowsPerSeries(
   client: PrometheusClient,
   targets: CanaryTarget[],
   range: WindowRange,
@@ -270,79 +281,157 @@ export async function fetchWindows(
   return assemble(targets, totals, windows, range, options.logger);
 }
 
-/** The window a point evaluated at a grid end belongs to (grid[k + 1] ends window k), or -1. */
-function windowOfEnd(time: number, grid: readonly number[], intervalSeconds: number): number {
-  const first = grid[0] ?? 0;
-  const k = Math.round((time - first) / intervalSeconds) - 1;
-  const end = grid[k + 1];
-  return k >= 0 && end !== undefined && ms(end) === ms(time) ? k : -1;
+/** The grid point a range-query point sits on, or -1. */
+function gridIndex(time: number, grid: readonly number[], intervalSeconds: number): number {
+  const j = Math.round((time - (grid[0] ?? 0)) / intervalSeconds);
+  const at = grid[j];
+  return at !== undefined && ms(at) === ms(time) ? j : -1;
 }
 
-/** A range query evaluated at each window's end (grid[1..]), in requests Prometheus accepts. */
-async function rangeAtWindowEnds(client: PrometheusClient, query: string, grid: readonly number[], step: number): Promise<RangeSeries[]> {
-  const ends = grid.slice(1);
-  const out: RangeSeries[] = [];
-  for (let from = 0; from < ends.length; from += MAX_POINTS_PER_QUERY) {
-    const to = Math.min(from + MAX_POINTS_PER_QUERY, ends.length) - 1;
-    out.push(...(await client.range(query, ends[from]!, ends[to]!, step)));
+/** Per group (service, namespace, arm, cluster) of one metric: which grid points its sum and its integrity check have. */
+interface GroupCheck {
+  sumAt: boolean[];
+  zeroAt: boolean[];
+  bad: boolean;
+}
+
+/**
+ * Which groups' sums are exact at every grid point: the integrity check is 0 there, or the group
+ * has no series at this grid point nor the one before. A non-finite sum is never exact.
+ */
+function inexactGroups(sums: readonly RangeSeries[], integrity: readonly RangeSeries[], keyLabels: readonly string[], grid: readonly number[], interval: number): { labels: Record<string, string>; key: string }[] {
+  const checks = new Map<string, GroupCheck & { labels: Record<string, string> }>();
+  const checkOf = (labels: Record<string, string>): GroupCheck => {
+    const key = JSON.stringify(keyLabels.map((l) => labels[l] ?? ''));
+    let check = checks.get(key);
+    if (!check) {
+      check = { labels, sumAt: new Array<boolean>(grid.length).fill(false), zeroAt: new Array<boolean>(grid.length).fill(false), bad: false };
+      checks.set(key, check);
+    }
+    return check;
+  };
+  for (const series of sums) {
+    const check = checkOf(series.labels);
+    for (const point of series.points) {
+      const j = gridIndex(point.time, grid, interval);
+      if (j < 0) continue;
+      if (!Number.isFinite(point.value)) check.bad = true;
+      check.sumAt[j] = true;
+    }
+  }
+  for (const series of integrity) {
+    const check = checkOf(series.labels);
+    for (const point of series.points) {
+      const j = gridIndex(point.time, grid, interval);
+      if (j < 0) continue;
+      if (point.value === 0) check.zeroAt[j] = true;
+      else check.bad = true;
+    }
+  }
+  const out: { labels: Record<string, string>; key: string }[] = [];
+  for (const [key, check] of checks) {
+    const exact = !check.bad && grid.every((_, j) => check.zeroAt[j] === true || (check.sumAt[j] !== true && (j === 0 || check.sumAt[j - 1] !== true)));
+    if (!exact) out.push({ labels: check.labels, key });
   }
   return out;
 }
 
-/**
- * Splits the answers of the two batched queries into per-canary, per-arm window totals. Pure.
- * A series no canary of the group owns (another arm, another service) is ignored.
- */
-export function splitAggregated(
-  group: TargetGroup,
-  answers: { requests: readonly RangeSeries[]; buckets: readonly RangeSeries[] },
-  grid: readonly number[],
-  range: Pick<WindowRange, 'intervalSeconds' | 'latencyBucketsMs'>,
-  totals: Map<string, Record<Arm, ArmTotals>>,
-): void {
-  const edges = range.latencyBucketsMs;
-  const each = (series: RangeSeries, add: (arm: ArmTotals, k: number, value: number) => void): void => {
-    const owner = classifySeries(series.labels, group);
-    if (!owner) return;
-    const arms = owner.targets.map((t) => totals.get(t.name)?.[owner.arm]).filter((a): a is ArmTotals => a !== undefined);
-    for (const point of series.points) {
-      if (!Number.isFinite(point.value)) continue;
-      const k = windowOfEnd(point.time, grid, range.intervalSeconds);
-      if (k < 0) continue;
-      const value = Math.max(0, Math.round(point.value));
-      for (const arm of arms) add(arm, k, value);
-    }
-  };
-  for (const series of answers.requests) {
-    const error = series.labels[CLASS_LABEL] === '5xx';
-    each(series, (arm, k, value) => {
-      arm.observed[k] = true;
-      arm.requests[k] = (arm.requests[k] ?? 0) + value;
-      if (error) arm.errors[k] = (arm.errors[k] ?? 0) + value;
-    });
+/** Per window, the difference of a summed counter between grid points: in full where the group had no sum at the window's start (born). */
+function summedPerWindow(series: RangeSeries, grid: readonly number[], interval: number): { counts: number[]; present: boolean[] } {
+  const at = new Array<number | undefined>(grid.length).fill(undefined);
+  for (const point of series.points) {
+    const j = gridIndex(point.time, grid, interval);
+    if (j >= 0) at[j] = point.value;
   }
-  for (const series of answers.buckets) {
-    const le = parseLe(series.labels.le);
-    const edgeIndex = edges.indexOf(le);
-    if (edgeIndex < 0 && le !== Number.POSITIVE_INFINITY) continue;
-    each(series, (arm, k, value) => {
-      if (le === Number.POSITIVE_INFINITY) arm.count[k] = (arm.count[k] ?? 0) + value;
-      else {
-        arm.le[edgeIndex]![k] = (arm.le[edgeIndex]![k] ?? 0) + value;
-        arm.edgesSeen.add(edgeIndex);
-      }
-    });
+  const counts: number[] = [];
+  const present: boolean[] = [];
+  for (let k = 0; k + 1 < grid.length; k++) {
+    const now = at[k + 1];
+    const before = at[k];
+    present.push(now !== undefined);
+    counts.push(now === undefined ? 0 : Math.max(0, Math.round(before === undefined ? now : now - before)));
   }
+  return { counts, present };
 }
 
 /**
- * The same windows as fetchWindows, with the differencing and the sum over pods, sources and
- * response codes done by Prometheus (windowIncrease): per group of canaries with the same
- * selector settings, one query for requests (5xx apart) and one for the buckets at the asked
- * edges, each answering one series per service, namespace and arm (and le), whatever N. The
- * answer no longer grows with pods or labels, only with canaries x edges x windows.
+ * One group by sums: the request and bucket counters summed per service, namespace, arm (and
+ * cluster) at the grid points, plus each metric's integrity check; the sums are differenced here.
+ * Returns the targets whose sums are not provably exact (a pod gone, a restart, NaN or Inf, a
+ * fraction): the caller reads those from the raw series instead.
  */
-export async function fetchWindowsAggregated(
+async function fetchGroupSummed(
+  client: PrometheusClient,
+  group: TargetGroup,
+  grid: number[],
+  range: WindowRange,
+  totals: Map<string, Record<Arm, ArmTotals>>,
+): Promise<Set<string>> {
+  const edges = range.latencyBucketsMs;
+  const interval = range.intervalSeconds;
+  const keyLabels = groupKeyLabels(group);
+  const checkRange = interval + Math.max(0, range.lookbackSeconds ?? DEFAULT_LOOKBACK_SECONDS);
+  const [requests, requestChecks, buckets, bucketChecks] = await Promise.all([
+    rangeOverGrid(client, summedRequestsQuery(group), grid, interval),
+    rangeOverGrid(client, groupIntegrityQuery(requestsQuery(group), keyLabels, checkRange), grid, interval),
+    edges.length > 0 ? rangeOverGrid(client, summedBucketsQuery(group, edges), grid, interval) : Promise.resolve([]),
+    edges.length > 0 ? rangeOverGrid(client, groupIntegrityQuery(latencyBucketsQuery(group, edges), keyLabels, checkRange), grid, interval) : Promise.resolve([]),
+  ]);
+  const inexact = new Set<string>();
+  for (const { labels } of [...inexactGroups(requests, requestChecks, keyLabels, grid, interval), ...inexactGroups(buckets, bucketChecks, keyLabels, grid, interval)]) {
+    for (const target of classifySeries(labels, group)?.targets ?? []) inexact.add(target.name);
+  }
+  const ownersOf = (labels: Record<string, string>): { arm: ArmTotals }[] => {
+    const owner = classifySeries(labels, group);
+    if (!owner) return [];
+    return owner.targets.filter((t) => !inexact.has(t.name)).flatMap((t) => {
+      const arm = totals.get(t.name)?.[owner.arm];
+      return arm ? [{ arm }] : [];
+    });
+  };
+  for (const series of requests) {
+    const owners = ownersOf(series.labels);
+    if (owners.length === 0) continue;
+    const { counts, present } = summedPerWindow(series, grid, interval);
+    const error = series.labels[CLASS_LABEL] === '5xx';
+    for (const { arm } of owners) {
+      present.forEach((seen, k) => {
+        if (seen) arm.observed[k] = true;
+      });
+      addInto(arm.requests, counts);
+      if (error) addInto(arm.errors, counts);
+    }
+  }
+  for (const series of buckets) {
+    const le = parseLe(series.labels.le);
+    const edgeIndex = edges.indexOf(le);
+    if (edgeIndex < 0 && le !== Number.POSITIVE_INFINITY) continue;
+    const owners = ownersOf(series.labels);
+    if (owners.length === 0) continue;
+    const { counts } = summedPerWindow(series, grid, interval);
+    for (const { arm } of owners) {
+      if (le === Number.POSITIVE_INFINITY) addInto(arm.count, counts);
+      else {
+        addInto(arm.le[edgeIndex]!, counts);
+        arm.edgesSeen.add(edgeIndex);
+      }
+    }
+  }
+  return inexact;
+}
+
+/**
+ * Complete, non-overlapping windows since `range.start` for every canary, keyed by target name:
+ * exactly the per-series reader's (fetchWindowsPerSeries), at a fraction of the cost. Per group of
+ * canaries with the same selector settings, Prometheus answers each metric summed per service,
+ * namespace and arm at the grid points (one small series per arm and class or le, whatever the
+ * pods and labels behind it) and a check per group that the sums' differences are the per-series
+ * differences (groupIntegrityQuery); only the canaries whose check fails (a pod gone, a restart,
+ * NaN, Inf) are read again from the raw series, in one more query per metric. `t` is the window's
+ * start in seconds since `range.start`; `canaryWeight` is 0 for the caller to set. A canary with
+ * no series gets windows of zeros marked noData: unknown counts, which the judge holds on.
+ */
+export async function fetchWindows(
   client: PrometheusClient,
   targets: CanaryTarget[],
   range: WindowRange,
@@ -350,18 +439,19 @@ export async function fetchWindowsAggregated(
 ): Promise<Map<string, Window[]>> {
   const grid = windowGrid(range);
   const windows = Math.max(0, grid.length - 1);
-  const edges = range.latencyBucketsMs;
-  const totals = emptyTotalsFor(targets, windows, edges.length);
+  const totals = emptyTotalsFor(targets, windows, range.latencyBucketsMs.length);
   if (windows > 0) {
+    const inexact = new Set<string>();
     await Promise.all(
       groupTargets(targets).map(async (group) => {
-        const [requests, buckets] = await Promise.all([
-          rangeAtWindowEnds(client, batchedRequestsQuery(group, range.intervalSeconds), grid, range.intervalSeconds),
-          edges.length > 0 ? rangeAtWindowEnds(client, batchedBucketsQuery(group, edges, range.intervalSeconds), grid, range.intervalSeconds) : Promise.resolve([]),
-        ]);
-        splitAggregated(group, { requests, buckets }, grid, range, totals);
+        for (const name of await fetchGroupSummed(client, group, grid, range, totals)) inexact.add(name);
       }),
     );
+    const again = targets.filter((t) => inexact.has(t.name));
+    if (again.length > 0) {
+      options.logger?.debug({ canaries: again.length }, 'summed windows not provably exact; reading those canaries per series');
+      await Promise.all(groupTargets(again).map((group) => fetchGroup(client, group, grid, range, totals)));
+    }
   }
   return assemble(targets, totals, windows, range, options.logger);
 }
