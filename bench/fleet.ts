@@ -68,6 +68,8 @@ interface ChildResult {
   /** the child's peak resident set, MB (whole process life, cold tick included). */
   peakRssMb: number;
   judged: number;
+  /** git processes one warm dry-run tick spawns (promoter only; counted in a tick of its own). */
+  gitProcesses?: number;
 }
 
 interface ChildSpec {
@@ -440,7 +442,33 @@ async function promoterChild(spec: ChildSpec): Promise<ChildResult> {
   const cold = await tick();
   const warm = [];
   for (let r = 0; r < spec.rounds; r++) warm.push(await tick());
-  return summary(cold, warm);
+  const result = summary(cold, warm);
+  return { ...result, gitProcesses: await countGitProcesses(spec, config, counter.fetch) };
+}
+
+/**
+ * Git processes one warm dry-run tick spawns: a second promoter (its own clone) whose PATH puts a
+ * `git` first that logs its subcommand and hands over; one tick warms it, the next is counted.
+ * Apart from the timed ticks, so the shim's own cost is not in their figures.
+ */
+async function countGitProcesses(spec: ChildSpec, config: ReturnType<typeof benchConfig>, fetchImpl: typeof fetch): Promise<number> {
+  const shimDir = join(dirname(spec.workdir), 'git-shim');
+  await mkdir(shimDir, { recursive: true });
+  const log = join(shimDir, 'spawns.log');
+  const real = (await run('git', ['--exec-path'])).trim();
+  await writeFile(join(shimDir, 'git'), `#!/bin/sh\necho "$1" >> '${log}'\nexec '${real}/git' "$@"\n`, { mode: 0o755 });
+  const workdir = `${spec.workdir}-counted`;
+  const env = { ...cleanGitEnv(workdir), PATH: `${shimDir}:${process.env.PATH ?? '/usr/bin:/bin'}` };
+  const counted = await createPromoter({ ...config, git: { ...config.git, workdir } }, silentLogger(), {
+    kubeConfigYaml: spec.kubeConfigYaml,
+    env,
+    clock: () => new Date(spec.now * 1000),
+    fetch: fetchImpl,
+  });
+  await counted.tick({ dryRun: true });
+  await writeFile(log, '');
+  await counted.tick({ dryRun: true });
+  return (await readFile(log, 'utf8')).split('\n').filter((l) => l !== '').length;
 }
 
 /**
@@ -579,6 +607,7 @@ function row(r: CaseResult, who: ChildKind): string {
     m.peakRssMb.toFixed(0).padStart(8),
     `${m.coldQueries} q, ${m.coldWallMs.toFixed(0)} ms`.padStart(20),
     String(m.judged).padStart(7),
+    m.gitProcesses === undefined ? '' : String(m.gitProcesses).padStart(4),
   ].join('  ');
 }
 
@@ -598,7 +627,7 @@ if (values.child !== undefined) {
       `dry-run ticks through createPromoter; median of ${rounds} ticks after one cold tick; each side in its own process`,
   );
   console.log(
-    ['case'.padEnd(34), 'who'.padEnd(32), 'queries', 'wall (ms)', 'prom. (ms)', 'metrics (ms)', 'CPU (ms)', 'RSS (MB)', 'cold tick'.padStart(20), 'judged'].join('  '),
+    ['case'.padEnd(34), 'who'.padEnd(32), 'queries', 'wall (ms)', 'prom. (ms)', 'metrics (ms)', 'CPU (ms)', 'RSS (MB)', 'cold tick'.padStart(20), 'judged', 'git'].join('  '),
   );
   for (const n of sizes) {
     const results = await runCases(n, n === largest && !values['no-idle'], windows, rounds, n === largest ? values.profile : undefined, values['metrics-only'] ?? false);
@@ -610,6 +639,7 @@ if (values.child !== undefined) {
   }
   console.log(
     'queries = Prometheus API requests per tick; prom. = wall time with a Prometheus request in flight; metrics = wall time inside the MetricsPort ' +
-      '(queries, parsing, splitting); CPU = user + system of the process; RSS = peak of the process (cold tick included); cold tick = the first, with empty caches',
+      '(queries, parsing, splitting); CPU = user + system of the process; RSS = peak of the process (cold tick included); cold tick = the first, with empty caches; ' +
+      'git = git processes one warm dry-run tick spawns (counted by a git on PATH that logs and hands over, in a tick apart from the timed ones)',
   );
 }

@@ -50,6 +50,11 @@ export interface RunGitOptions {
   okExitCodes?: readonly number[];
   /** written to the command's stdin (e.g. a `git fast-import` stream), which is then closed. */
   input?: string;
+  /**
+   * Sees stdout as it arrives; returning true ends the command early (SIGTERM) and the output read
+   * so far is the answer, exit code 0. A history walk stops once it found what it looks for.
+   */
+  onStdout?: (chunk: string) => boolean;
 }
 
 export interface GitResult {
@@ -114,7 +119,7 @@ export function runGit(args: readonly string[], options: RunGitOptions): Promise
         windowsHide: true,
       },
       (error, stdout, stderr) => {
-        if (!error) {
+        if (!error || stopped) {
           resolvePromise({ stdout, stderr, exitCode: 0 });
           return;
         }
@@ -126,6 +131,15 @@ export function runGit(args: readonly string[], options: RunGitOptions): Promise
         reject(classifyFailure(command, error, stdout, stderr, redact, options.timeoutMs ?? DEFAULT_TIMEOUT_MS));
       },
     );
+    let stopped = false;
+    const { onStdout } = options;
+    if (onStdout) {
+      child.stdout?.on('data', (chunk: string | Buffer) => {
+        if (stopped || !onStdout(chunk.toString())) return;
+        stopped = true;
+        child.kill('SIGTERM');
+      });
+    }
     if (options.input !== undefined) {
       // A git that exits early (a lock, a full disk) closes its stdin: its exit status says why, not EPIPE.
       child.stdin?.on('error', () => undefined);

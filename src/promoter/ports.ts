@@ -67,6 +67,10 @@ export interface RepoReader {
   contains?(descendant: string, ancestor: string): Promise<boolean | 'unknown'>;
   /** the newest commit at HEAD that touched any of `paths`. */
   lastCommitTouching?(paths: readonly string[]): Promise<string | undefined>;
+  /** `lastCommitTouching` for many sets of paths at once (one history walk per tick instead of one per canary). */
+  lastCommitsTouching?(pathSets: readonly (readonly string[])[]): Promise<(string | undefined)[]>;
+  /** which of `ancestors` `descendant` contains, in one walk; 'unknown' when `descendant` is not in the clone yet. */
+  containsAll?(descendant: string, ancestors: readonly string[]): Promise<Set<string> | 'unknown'>;
 }
 
 /** The write side: push (one commit on the branch) or pull-request (src/promoter/github.ts). */

@@ -157,16 +157,33 @@ class GateCache {
   private readonly statuses = new Map<string, Promise<ApplicationStatusView>>();
   private readonly gates = new Map<string, Promise<Gate>>();
   private readonly containment = new Map<string, Promise<boolean | 'unknown'>>();
+  /** revision -> which of the round's required commits it contains (one walk per revision). */
+  private readonly containedIn = new Map<string, Promise<Set<string> | 'unknown'>>();
+  /** the required commit of every policy of the round, from one history walk (when the reader can). */
+  private required: Promise<Map<CanaryPolicy, string>> | undefined;
   constructor(
     private readonly argo: ArgoPort,
     private readonly git: RepoReader,
     private readonly head: string,
     private readonly timeoutMs: number,
+    private readonly policies: readonly CanaryPolicy[] = [],
   ) {}
+
+  /** The commit `policy`'s current step came from: batched for the whole round, else one log per policy. */
+  private async requiredOf(policy: CanaryPolicy): Promise<string> {
+    const { git } = this;
+    if (git.lastCommitsTouching && this.policies.includes(policy)) {
+      this.required ??= git.lastCommitsTouching(this.policies.map(writablePaths)).then(
+        (shas) => new Map(this.policies.map((p, i) => [p, shas[i] ?? this.head])),
+      );
+      return (await this.required).get(policy) ?? this.head;
+    }
+    return (await git.lastCommitTouching?.(writablePaths(policy))) ?? this.head;
+  }
 
   async gate(policy: CanaryPolicy): Promise<Gate> {
     const namespace = policy.spec.argocd.namespace;
-    const required = (await this.git.lastCommitTouching?.(writablePaths(policy))) ?? this.head;
+    const required = await this.requiredOf(policy);
     const gates = await Promise.all(gatedApplications(policy).map((application) => this.one(application, namespace, required)));
     const waiting = gates.filter((g): g is Extract<Gate, { ready: false }> => !g.ready);
     if (waiting.length === 0) {
@@ -206,11 +223,24 @@ class GateCache {
 
   private contains(revision: string, required: string): Promise<boolean | 'unknown'> {
     if (revision === required) return Promise.resolve(true);
-    if (!this.git.contains) return Promise.resolve(false);
+    const { git } = this;
+    if (git.containsAll && this.required) {
+      // Every required commit of the round against this revision in one walk, not two processes per pair.
+      const required$ = this.required;
+      const containsAll = git.containsAll.bind(git);
+      let set = this.containedIn.get(revision);
+      if (!set) {
+        set = required$.then((all) => containsAll(revision, [...new Set(all.values())])).catch(() => 'unknown' as const);
+        this.containedIn.set(revision, set);
+      }
+      return set.then((seen) => (seen === 'unknown' ? 'unknown' : seen.has(required)));
+    }
+    if (!git.contains) return Promise.resolve(false);
+    const contains = git.contains.bind(git);
     const key = `${revision}..${required}`;
     let answer = this.containment.get(key);
     if (!answer) {
-      answer = this.git.contains(revision, required).catch(() => 'unknown' as const);
+      answer = contains(revision, required).catch(() => 'unknown' as const);
       this.containment.set(key, answer);
     }
     return answer;
@@ -480,7 +510,7 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<TickReport> {
   const maxAttempts = deps.maxPushAttempts ?? 3;
 
   while (pending.length > 0) {
-    const gates = new GateCache(deps.argo, deps.git, head, deps.gateTimeoutMs ?? DEFAULT_GATE_TIMEOUT_MS);
+    const gates = new GateCache(deps.argo, deps.git, head, deps.gateTimeoutMs ?? DEFAULT_GATE_TIMEOUT_MS, pending.map((p) => p.policy));
     const round: { observed: Observed; gate: PendingGate }[] = [];
     const parsed = new Map<string, ParsedManifest>();
     for (const { policy, file } of pending.splice(0)) {

@@ -251,6 +251,39 @@ describe('one weight change in few git processes (issue 12 item 4)', () => {
     expect(await workspace.readFile(VS_PATH)).toBe('weight: 5\n');
   });
 
+  it('answers every canary\'s last commit and containment in one walk each, as the per-canary calls do', async () => {
+    const a = await commitToRemote(remoteDir, { 'gitops/a.yaml': 'a: 1\n' }, 'a');
+    const b = await commitToRemote(remoteDir, { 'gitops/b.yaml': 'b: 1\n' }, 'b');
+    const ab = await commitToRemote(remoteDir, { 'gitops/a.yaml': 'a: 2\n', 'gitops/b.yaml': 'b: 2\n' }, 'a and b');
+    // A person's merge that changes a file against both parents counts, as in `git log -- path`.
+    const person = await GitWorkspace.open(options('person'));
+    const git = (...args: string[]) => runGit(args, { cwd: person.dir, env: cleanGitEnv(root) }).then((r) => r.stdout.trim());
+    await git('checkout', '-q', '-b', 'side', `${ab}~1`);
+    await writeFile(join(person.dir, 'gitops/c.yaml'), 'c: 1\n');
+    await git('add', '.');
+    await git('-c', 'user.name=p', '-c', 'user.email=p@x', 'commit', '-q', '-m', 'c on a side branch');
+    await git('checkout', '-q', 'main');
+    await git('-c', 'user.name=p', '-c', 'user.email=p@x', 'merge', '-q', '--no-ff', '--no-commit', 'side');
+    await writeFile(join(person.dir, 'gitops/c.yaml'), 'c: merged\n');
+    await git('add', '.');
+    await git('-c', 'user.name=p', '-c', 'user.email=p@x', 'commit', '-q', '-m', 'merge side');
+    await git('push', '-q', 'origin', 'main');
+    const workspace = await GitWorkspace.open(options('clone'));
+    const sets = [[VS_PATH], [VS_PATH, DEPLOY_PATH], ['gitops/a.yaml'], ['gitops/b.yaml', VS_PATH], ['gitops/c.yaml'], ['gitops/none.yaml']];
+    const one = [];
+    for (const set of sets) one.push(await workspace.lastCommitTouching(set));
+    const batched = await workspace.lastCommitsTouching(sets);
+    expect(batched).toEqual(one);
+    expect(batched.slice(0, 4)).toEqual([seedSha, seedSha, ab, ab]);
+    expect(batched[5]).toBeUndefined();
+    const head = workspace.head;
+    const all = await workspace.containsAll(a, [seedSha, a, b, ab, head]);
+    expect(all).toEqual(new Set([seedSha, a]));
+    for (const sha of [seedSha, a, b, ab, head]) expect(await workspace.contains(a, sha)).toBe(all !== 'unknown' && all.has(sha));
+    expect(await workspace.containsAll(head, [seedSha, a, b, ab])).toEqual(new Set([seedSha, a, b, ab]));
+    expect(await workspace.containsAll('1'.repeat(40), [a])).toBe('unknown');
+  });
+
   it('50 canaries stepping at once from 5 clones all land, none lost or doubled', async () => {
     const files = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`gitops/canaries/c${i}.yaml`, 'weight: 0\n']));
     await commitToRemote(remoteDir, files, 'Fifty canaries at 0 %');

@@ -240,6 +240,74 @@ export class GitWorkspace implements RepoReader {
   }
 
   /**
+   * For each set of paths, the newest commit at HEAD that touched any of them: what
+   * `lastCommitTouching` answers for one set, for every set in ONE `git log` (a tick used to spawn
+   * one per canary). The walk stops as soon as every path has been seen. Merges count when they
+   * changed a path against every parent (`-c`), as the per-set log's history simplification does.
+   */
+  lastCommitsTouching(pathSets: readonly (readonly string[])[]): Promise<(string | undefined)[]> {
+    return this.#exclusive(async () => {
+      const sets = pathSets.map((paths) => paths.map((p) => normalizeRepoPath(p) ?? p));
+      const wanted = new Set(sets.flat());
+      const found = new Map<string, number>();
+      const commits: string[] = [];
+      if (wanted.size > 0) {
+        let partial = '';
+        const take = (line: string): void => {
+          if (line.startsWith('\0')) commits.push(line.slice(1));
+          else if (line !== '' && commits.length > 0 && wanted.has(line) && !found.has(line)) found.set(line, commits.length - 1);
+        };
+        // Paths on stdin (after `--`), not in argv: a thousand canaries name three thousand files.
+        await this.#git(['-c', 'core.quotePath=false', 'log', '-c', '--name-only', '--format=%x00%H', '--stdin'], {
+          input: `${this.#head || 'HEAD'}\n--\n${[...wanted].join('\n')}\n`,
+          onStdout: (chunk) => {
+            const lines = (partial + chunk).split('\n');
+            partial = lines.pop() ?? '';
+            for (const line of lines) take(line);
+            return found.size === wanted.size;
+          },
+        });
+        take(partial);
+      }
+      return sets.map((paths) => {
+        const newest = Math.min(...paths.map((p) => found.get(p) ?? Infinity));
+        return Number.isFinite(newest) ? commits[newest] : undefined;
+      });
+    });
+  }
+
+  /**
+   * Which of `ancestors` `descendant` contains, in one `git rev-list` that stops once it has seen
+   * them all ('unknown' when `descendant` is not in the clone: pushed after the last fetch).
+   */
+  containsAll(descendant: string, ancestors: readonly string[]): Promise<Set<string> | 'unknown'> {
+    const valid = (sha: string) => /^[0-9a-f]{40,64}$/.test(sha);
+    if (!valid(descendant)) return Promise.resolve('unknown');
+    const wanted = new Set(ancestors.filter(valid));
+    if (wanted.size === 0) return Promise.resolve(new Set());
+    return this.#exclusive(async () => {
+      const seen = new Set<string>();
+      let partial = '';
+      const take = (line: string): void => {
+        if (wanted.has(line)) seen.add(line);
+      };
+      // A descendant the clone does not have makes rev-list fail (128): 'unknown', as `contains` says.
+      const { exitCode } = await this.#git(['rev-list', `${descendant}^{commit}`, '--'], {
+        okExitCodes: [128],
+        onStdout: (chunk) => {
+          const lines = (partial + chunk).split('\n');
+          partial = lines.pop() ?? '';
+          for (const line of lines) take(line);
+          return seen.size === wanted.size;
+        },
+      });
+      if (exitCode !== 0) return 'unknown';
+      take(partial);
+      return seen;
+    });
+  }
+
+  /**
    * Pull-request delivery: the change committed on the observed base tip and pushed to `branch` (the
    * bot's own), with --force-with-lease on the sha last seen there (none: the branch must not exist).
    * The clone stays on the base branch. `rejected`: someone else moved the branch since.
@@ -479,7 +547,7 @@ export class GitWorkspace implements RepoReader {
     return { kind: 'refused', reason: `push of ${sha.slice(0, 12)} to ${branch} refused by the remote: ${result.summary}` };
   }
 
-  async #git(args: readonly string[], extra: { okExitCodes?: readonly number[]; input?: string } = {}): Promise<GitResult> {
+  async #git(args: readonly string[], extra: { okExitCodes?: readonly number[]; input?: string; onStdout?: (chunk: string) => boolean } = {}): Promise<GitResult> {
     this.#logger.debug({ args: args.map(this.#redact) }, 'git');
     const run = (): Promise<GitResult> =>
       runGit(args, {
