@@ -10,6 +10,7 @@ import { errorMessage } from '../../src/errors.js';
 import type { Logger } from '../../src/logger.js';
 import type { CanaryPolicy } from '../../src/promoter/policy.js';
 import type { FakeArgoCd } from './fake-argocd.js';
+import { readFilesAt } from './git-remote.js';
 import { poisson, recordRequests, seededRandom, splitByWeight, type ArmBehaviour, type ArmCounters, type Random } from './traffic.js';
 
 export type { ArmBehaviour } from './traffic.js';
@@ -276,21 +277,30 @@ export async function startMeshSimulator(options: MeshSimulatorOptions): Promise
     }
   }
 
-  async function readAt(sha: string, path: string): Promise<string> {
+  /** Every file the policies name, at `sha`, in one git process (a fleet has hundreds). */
+  async function readAll(sha: string): Promise<Map<string, string>> {
+    const paths = [...services.values()].flatMap(({ policy }) => [policy.spec.virtualService.file, policy.spec.deployments.stable.file, policy.spec.deployments.canary.file]);
     try {
-      return await git(['show', `${sha}:${path}`]);
+      return await readFilesAt(options.remoteDir, sha, paths, gitEnv);
     } catch (error) {
-      throw new MeshApplyError(`${path}: not readable at ${sha.slice(0, 12)} in ${options.remoteDir}`, { cause: error });
+      logger?.warn({ sha, err: errorMessage(error) }, 'mesh could not read the commit');
+      return new Map();
     }
+  }
+
+  function readAt(files: Map<string, string>, sha: string, path: string): string {
+    const text = files.get(path);
+    if (text === undefined) throw new MeshApplyError(`${path}: not readable at ${sha.slice(0, 12)} in ${options.remoteDir}`);
+    return text;
   }
 
   type Part = 'route' | 'images';
   type PartState = Pick<AppliedService, 'stableWeight' | 'canaryWeight'> | Pick<AppliedService, 'stableImage' | 'canaryImage'>;
 
-  async function readPart(sha: string, policy: CanaryPolicy, part: Part): Promise<PartState> {
+  function readPart(files: Map<string, string>, sha: string, policy: CanaryPolicy, part: Part): PartState {
     const { virtualService, deployments } = policy.spec;
-    if (part === 'route') return readRouteWeights(await readAt(sha, virtualService.file), policy);
-    const [stableText, canaryText] = await Promise.all([readAt(sha, deployments.stable.file), readAt(sha, deployments.canary.file)]);
+    if (part === 'route') return readRouteWeights(readAt(files, sha, virtualService.file), policy);
+    const [stableText, canaryText] = [readAt(files, sha, deployments.stable.file), readAt(files, sha, deployments.canary.file)];
     return { stableImage: readArmImage(stableText, policy, 'stable'), canaryImage: readArmImage(canaryText, policy, 'canary') };
   }
 
@@ -312,9 +322,10 @@ export async function startMeshSimulator(options: MeshSimulatorOptions): Promise
     const fresh = new Map<ServiceState, Partial<AppliedService>>();
     const synced: string[] = [];
     let everything = true;
+    const files = await readAll(sha);
     for (const [application, parts] of byApplication) {
       try {
-        const read = await Promise.all(parts.map(({ state, part }) => readPart(sha, state.policy, part)));
+        const read = parts.map(({ state, part }) => readPart(files, sha, state.policy, part));
         parts.forEach(({ state }, i) => fresh.set(state, { ...fresh.get(state), ...read[i] }));
         synced.push(application);
       } catch (error) {
