@@ -1,70 +1,38 @@
 // Failure paths of one reconcile tick, with real git (a bare remote) and a real Prometheus that
 // has no data, and the loopback Argo CD whose sync reports the test drives by hand.
-import { execFileSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../src/logger.js';
-import { createPromoter, type Promoter } from '../src/promoter/app.js';
-import { parsePromoterConfig } from '../src/promoter/config.js';
+import type { FakeArgoCd } from './support/fake-argocd.js';
 import type { DeliveryPort } from '../src/promoter/ports.js';
 import { reconcileOnce, type CanaryReport } from '../src/promoter/reconcile.js';
-import { repoRoot } from '../src/schemas/registry.js';
-import { fastPolicyText } from './support/environment.js';
-import { startFakeArgoCd, type FakeArgoCd } from './support/fake-argocd.js';
-import { cleanGitEnv, commitToRemote, createSeededRemote } from './support/git-remote.js';
-import { startPrometheus, type PrometheusProcess } from './support/prometheus.js';
+import type { Promoter } from '../src/promoter/app.js';
+import { BACKEND_CANARY as CANARY, BACKEND_VS as VS, startPromoterFixture, type PromoterFixture } from './support/promoter-fixture.js';
 
-const VS = 'gitops/istio/traffic-management/virtualservices/backend.yaml';
-const CANARY = 'gitops/apps/backend/base/deployment-canary.yaml';
-const POLICY = 'gitops/apps/backend/canary.yaml';
-
-let dir: string;
-let remoteDir: string;
+let fixture: PromoterFixture;
 let argo: FakeArgoCd;
-let prometheus: PrometheusProcess;
 let promoter: Promoter;
 
-const git = (...args: string[]) => execFileSync('git', [`--git-dir=${remoteDir}`, ...args], { env: cleanGitEnv(dir), encoding: 'utf8' });
-const head = () => git('rev-parse', 'main').trim();
-const show = (path: string) => git('show', `main:${path}`);
+const git = (...args: string[]) => fixture.git(...args);
+const head = () => fixture.head();
+const show = (path: string) => fixture.show(path);
 /** The simulated Argo CD controller applies HEAD. */
-const syncHead = () => {
-  for (const app of ['docuthinker-mesh', 'docuthinker-apps']) argo.reportSynced(app, head());
-};
+const syncHead = () => fixture.syncTo();
 const backend = (reports: CanaryReport[]) => reports.find((r) => r.canary === 'backend');
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'reconcile-failures-'));
-  ({ remoteDir } = await createSeededRemote({ dir, seedFrom: ['gitops'], sourceRoot: repoRoot() }));
-  await commitToRemote(remoteDir, { [POLICY]: fastPolicyText(show(POLICY), 1, 3) }, 'test: one-second windows');
-  argo = await startFakeArgoCd({
-    applications: [
-      { name: 'docuthinker-mesh', repoURL: remoteDir, path: 'gitops/istio' },
-      { name: 'docuthinker-apps', repoURL: remoteDir, path: 'gitops/apps/overlays/prod' },
-    ],
-  });
-  prometheus = await startPrometheus({ targets: [], scrapeIntervalSeconds: 1 });
-  const config = parsePromoterConfig(
-    { git: { url: remoteDir, workdir: join(dir, 'clone') }, prometheus: { url: prometheus.url, timeout: '5s', settle: '1s' } },
-    'test config',
-  );
-  promoter = await createPromoter(config, silentLogger(), { kubeConfigYaml: argo.kubeConfigYaml(), env: cleanGitEnv(dir) });
+  fixture = await startPromoterFixture({ name: 'reconcile-failures' });
+  ({ argo, promoter } = fixture);
   syncHead();
 }, 60_000);
 
 afterAll(async () => {
-  await prometheus?.stop();
-  await argo?.close();
-  if (dir) await rm(dir, { recursive: true, force: true });
+  await fixture?.close();
 });
 
 describe('reconcile failure paths', () => {
   it('skips a bad policy with an error naming the file and field, while the other canaries go on', async () => {
     const frontend = 'gitops/apps/frontend/canary.yaml';
-    await commitToRemote(remoteDir, { [frontend]: show(frontend).replace('route: primary', 'route: 42\n    colour: blue') }, 'a person breaks the frontend policy');
-    await commitToRemote(remoteDir, { [CANARY]: show(CANARY).replace(/backend:[0-9.]+/, 'backend:9.9.9') }, 'CI lands backend 9.9.9');
+    await fixture.commit({ [frontend]: show(frontend).replace('route: primary', 'route: 42\n    colour: blue') }, 'a person breaks the frontend policy');
+    await fixture.commit({ [CANARY]: show(CANARY).replace(/backend:[0-9.]+/, 'backend:9.9.9') }, 'CI lands backend 9.9.9');
     syncHead();
     const report = await promoter.tick();
     const bad = report.canaries.find((c) => c.file === frontend);
@@ -76,7 +44,7 @@ describe('reconcile failure paths', () => {
     const operation = argo.application('docuthinker-mesh').operation as { sync: { revision: string }; info: { name: string; value: string }[] };
     expect(operation.sync.revision).toBe(head());
     expect(operation.info).toContainEqual({ name: 'Decision', value: 'canary(backend): start ghcr.io/docuthinker/backend:9.9.9 at 5%' });
-    await commitToRemote(remoteDir, { [frontend]: show(frontend).replace('route: 42\n    colour: blue', 'route: primary') }, 'fix the frontend policy');
+    await fixture.commit({ [frontend]: show(frontend).replace('route: 42\n    colour: blue', 'route: primary') }, 'fix the frontend policy');
   });
 
   it('holds, never promotes, when Prometheus answers with no data at all', async () => {
@@ -94,7 +62,7 @@ describe('reconcile failure paths', () => {
   it('holds and never overwrites weights a person set by hand', async () => {
     const text = show(VS);
     const hand = text.replace(/weight: 95\b/, 'weight: 70').replace(/weight: 5\b/, 'weight: 30');
-    await commitToRemote(remoteDir, { [VS]: hand }, 'a person pins backend at 30 %');
+    await fixture.commit({ [VS]: hand }, 'a person pins backend at 30 %');
     syncHead();
     const before = head();
     const report = await promoter.tick();
@@ -102,12 +70,12 @@ describe('reconcile failure paths', () => {
     expect(backend(report.canaries)?.reason).toMatch(/a person set them/);
     expect(head()).toBe(before);
     expect(show(VS)).toBe(hand);
-    await commitToRemote(remoteDir, { [VS]: text }, 'a person hands backend back to the promoter');
+    await fixture.commit({ [VS]: text }, 'a person hands backend back to the promoter');
   });
 
   it('loses a push race without losing anyone\'s commit, re-reads HEAD and decides again', async () => {
     // Back to a fresh canary at weight 0 that is ready to start.
-    await commitToRemote(remoteDir, { [VS]: show(VS).replace(/weight: 95\b/, 'weight: 100').replace(/weight: 5\b/, 'weight: 0'), [CANARY]: show(CANARY).replace(/backend:[0-9.]+/, 'backend:9.9.10') }, 'reset');
+    await fixture.commit({ [VS]: show(VS).replace(/weight: 95\b/, 'weight: 100').replace(/weight: 5\b/, 'weight: 0'), [CANARY]: show(CANARY).replace(/backend:[0-9.]+/, 'backend:9.9.10') }, 'reset');
     syncHead();
     const base = promoter.deps;
     let raced = false;
@@ -116,7 +84,7 @@ describe('reconcile failure paths', () => {
         if (!raced) {
           raced = true;
           // Someone else pushes between our read of HEAD and our push.
-          await commitToRemote(remoteDir, { 'gitops/apps/frontend/base/hpa.yaml': `${show('gitops/apps/frontend/base/hpa.yaml')}# tuned by a person\n` }, 'a person tunes the frontend HPA');
+          await fixture.commit({ 'gitops/apps/frontend/base/hpa.yaml': `${show('gitops/apps/frontend/base/hpa.yaml')}# tuned by a person\n` }, 'a person tunes the frontend HPA');
         }
         return base.delivery.deliver(change);
       },
