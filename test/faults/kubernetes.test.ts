@@ -1,52 +1,38 @@
 // Fault suite, Kubernetes API: with a canary at ~30 % 5xx in a real Prometheus, the Argo CD API
 // hangs, answers garbage, 500, a huge body, or drops the connection. Each tick still finishes and
 // the bad canary is rolled back in it: the Argo CD gate never delays a rollback (issue 11 item 1).
-import { execFileSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/logger.js';
 import { createPromoter, type Promoter } from '../../src/promoter/app.js';
 import { parsePromoterConfig } from '../../src/promoter/config.js';
 import { setImage } from '../../src/promoter/manifest-edits.js';
-import type { CanaryReport } from '../../src/promoter/reconcile.js';
-import { repoRoot } from '../../src/schemas/registry.js';
-import { fastPolicyText } from '../support/environment.js';
-import { startFakeArgoCd, type FakeArgoCd } from '../support/fake-argocd.js';
-import { cleanGitEnv, commitToRemote, createSeededRemote } from '../support/git-remote.js';
-import { startPrometheus, type PrometheusProcess } from '../support/prometheus.js';
+import { cleanGitEnv } from '../support/git-remote.js';
+import { BACKEND_CANARY as CANARY, backendOf as backend, startPromoterFixture, type PromoterFixture } from '../support/promoter-fixture.js';
 import { startExporter, type Exporter } from './support/exporter.js';
 import { startFaultProxy, type FaultMode, type FaultProxy } from './support/fault-proxy.js';
 import { faultCase } from './support/record.js';
 
-const CANARY = 'gitops/apps/backend/base/deployment-canary.yaml';
-const POLICY = 'gitops/apps/backend/canary.yaml';
-
+let fixture: PromoterFixture;
 let dir: string;
 let remoteDir: string;
-let argo: FakeArgoCd;
 let proxy: FaultProxy;
 let exporter: Exporter;
-let prometheus: PrometheusProcess;
 let promoter: Promoter;
 let kubeConfigYaml: string;
 const servers: Server[] = [];
 
-const git = (...args: string[]) => execFileSync('git', [`--git-dir=${remoteDir}`, ...args], { env: cleanGitEnv(dir), encoding: 'utf8' });
-const head = () => git('rev-parse', 'main').trim();
-const show = (path: string) => git('show', `main:${path}`);
-const syncHead = () => {
-  for (const app of ['docuthinker-mesh', 'docuthinker-apps']) argo.reportSynced(app, head());
-};
-const backend = (reports: CanaryReport[]) => reports.find((r) => r.canary === 'backend');
+const git = (...args: string[]) => fixture.git(...args);
+const head = () => fixture.head();
+const show = (path: string) => fixture.show(path);
+const syncHead = () => fixture.syncTo();
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function landCanary(image: string): Promise<void> {
   const edited = setImage(show(CANARY), CANARY, { deployment: 'backend-canary', container: 'backend' }, image);
-  await commitToRemote(remoteDir, { [CANARY]: edited }, `CI lands ${image}`);
+  await fixture.commit({ [CANARY]: edited }, `CI lands ${image}`);
 }
 
 /** Waits (bounded) until Prometheus holds `count` samples of the exporter's series: the first case
@@ -62,46 +48,34 @@ async function waitForScrapes(url: string, count: number): Promise<void> {
 }
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'faults-kubernetes-'));
-  ({ remoteDir } = await createSeededRemote({ dir, seedFrom: ['gitops'], sourceRoot: repoRoot() }));
-  await commitToRemote(remoteDir, { [POLICY]: fastPolicyText(show(POLICY), 1, 3) }, 'test: one-second windows');
-  argo = await startFakeArgoCd({
-    applications: [
-      { name: 'docuthinker-mesh', repoURL: remoteDir, path: 'gitops/istio' },
-      { name: 'docuthinker-apps', repoURL: remoteDir, path: 'gitops/apps/overlays/prod' },
-    ],
-  });
-  const argoUrl = /server: (\S+)/.exec(argo.kubeConfigYaml())?.[1] ?? '';
-  proxy = await startFaultProxy(argoUrl);
-  kubeConfigYaml = argo.kubeConfigYaml().replace(argoUrl, proxy.url);
   // The canary answers ~29 % 5xx, stable 0.1 %: the critical fast path rolls it back.
   exporter = await startExporter([
     { service: 'backend', namespace: 'docuthinker-prod', stable: (n) => 1000 * n, stableErrors: (n) => n, canary: (n) => 100 * n, canaryErrors: (n) => 40 * n },
   ]);
-  prometheus = await startPrometheus({ targets: [exporter.target], scrapeIntervalSeconds: 1 });
-  await waitForScrapes(prometheus.url, 3);
-  const config = parsePromoterConfig(
-    {
-      git: { url: remoteDir, workdir: join(dir, 'clone') },
-      prometheus: { url: prometheus.url, timeout: '3s', settle: '1s' },
-      argocd: { timeout: '1s' },
-      tickDeadline: '20s',
+  fixture = await startPromoterFixture({
+    name: 'faults-kubernetes',
+    targets: [exporter.target],
+    prometheusTimeout: '3s',
+    config: { argocd: { timeout: '1s' }, tickDeadline: '20s' },
+    // The promoter reaches Argo CD through the fault proxy.
+    kubeConfigYaml: async (argo) => {
+      const argoUrl = /server: (\S+)/.exec(argo.kubeConfigYaml())?.[1] ?? '';
+      proxy = await startFaultProxy(argoUrl);
+      return argo.kubeConfigYaml().replace(argoUrl, proxy.url);
     },
-    'faults config',
-  );
-  promoter = await createPromoter(config, silentLogger(), { kubeConfigYaml, env: cleanGitEnv(dir) });
+    beforePromoter: (f) => waitForScrapes(f.prometheus.url, 3),
+  });
+  ({ dir, remoteDir, promoter, kubeConfigYaml } = fixture);
 }, 60_000);
 
 afterAll(async () => {
-  await prometheus?.stop();
+  await fixture?.close();
   await exporter?.close();
   await proxy?.close();
-  await argo?.close();
   for (const s of servers) {
     s.closeAllConnections();
     await new Promise<void>((resolve) => s.close(() => resolve()));
   }
-  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 describe('fault suite: Kubernetes API', () => {
