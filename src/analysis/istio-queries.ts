@@ -208,23 +208,28 @@ export function summedRequestsQuery(group: TargetGroup): string {
 }
 
 /** The raw duration buckets at the asked edges and +Inf, summed per service, namespace, arm (cluster) and le. */
-export function summedBucketsQuery(group: TargetGroup, edgesMs: readonly number[]): string {
-  return `sum by (${[...groupKeyLabels(group), 'le'].join(', ')}) (${latencyBucketsQuery(group, edgesMs)})`;
+export function summedBucketsQuery(group: TargetGroup, edgesMs: readonly number[], at?: string): string {
+  return `sum by (${[...groupKeyLabels(group), 'le'].join(', ')}) (${latencyBucketsQuery(group, edgesMs)}${at !== undefined ? ` @ ${at}` : ''})`;
 }
 
 /**
  * Per group, at each evaluation time t: (series with a sample in [t - rangeSeconds, t]) + (their
- * counter resets there) - (series present at t with an integral value), NaN when any sample
- * there is NaN or infinite. It is 0 exactly when every series seen in the range is still there at
- * t, with an integral value, and none went down: then the sum at t minus the sum at the previous
+ * counter resets there) - (series present at t), NaN when any sample there is NaN or infinite.
+ * It is 0 exactly when every series seen in the range is still there at t and none went down: then the sum at t minus the sum at the previous
  * grid point equals the sum of the per-series differences, whenever the range covers the interval
  * plus the backend's lookback. Anything else (a pod gone, a restart, NaN, a fraction, a gap) is
- * not 0, or absent, and the reader falls back to the raw series for that group. Every part is a
- * range function or an aggregation over one selector; the only vector-vector operator joins the
- * two small aggregated sides (Prometheus 2.42 is slow on per-series vector-vector operators).
+ * not 0, or absent, and the reader falls back to the raw series for that group (a sum that is not
+ * an integer too: counters with fractions would be rounded per series). Every part is a
+ * range function or an aggregation over one selector; vector-vector operators join only the
+ * small aggregated sides (Prometheus 2.42 is slow on per-series vector-vector operators).
+ * `at` pins every selector to that time (the `@` modifier).
  */
-export function groupIntegrityQuery(selector: string, by: readonly string[], rangeSeconds: number): string {
-  const range = `${selector}[${Math.max(1, Math.ceil(rangeSeconds))}s]`;
+export function groupIntegrityQuery(selector: string, by: readonly string[], rangeSeconds: number, at?: string): string {
+  const pin = at !== undefined ? ` @ ${at}` : '';
+  const range = `${selector}[${Math.max(1, Math.ceil(rangeSeconds))}s]${pin}`;
   const labels = by.join(', ');
-  return `sum by (${labels}) (resets(${range}) + 1 + 0 * sum_over_time(${range})) - count by (${labels}) (${selector} % 1 == 0)`;
+  // Only functions and aggregations touch the raw series: any per-series operator (`+ 1`, `% 1`, a
+  // vector-vector join) costs Prometheus several times the selector itself.
+  const seen = `count by (${labels}) (resets(${range}))`;
+  return `sum by (${labels}) (resets(${range})) + ${seen} + 0 * sum by (${labels}) (sum_over_time(${range})) - count by (${labels}) (${selector}${pin})`;
 }

@@ -297,9 +297,9 @@ interface GroupCheck {
 
 /**
  * Which groups' sums are exact at every grid point: the integrity check is 0 there, or the group
- * has no series at this grid point nor the one before. A non-finite sum is never exact.
+ * has no series at this grid point nor the one before. A non-finite or fractional sum is never exact.
  */
-function inexactGroups(sums: readonly RangeSeries[], integrity: readonly RangeSeries[], keyLabels: readonly string[], grid: readonly number[], interval: number): { labels: Record<string, string>; key: string }[] {
+export function inexactGroups(sums: readonly RangeSeries[], integrity: readonly RangeSeries[], keyLabels: readonly string[], grid: readonly number[], interval: number): { labels: Record<string, string>; key: string }[] {
   const checks = new Map<string, GroupCheck & { labels: Record<string, string> }>();
   const checkOf = (labels: Record<string, string>): GroupCheck => {
     const key = JSON.stringify(keyLabels.map((l) => labels[l] ?? ''));
@@ -315,7 +315,8 @@ function inexactGroups(sums: readonly RangeSeries[], integrity: readonly RangeSe
     for (const point of series.points) {
       const j = gridIndex(point.time, grid, interval);
       if (j < 0) continue;
-      if (!Number.isFinite(point.value)) check.bad = true;
+      // A fraction: the per-series reader would round each series, not the sum.
+      if (!Number.isFinite(point.value) || !Number.isInteger(point.value)) check.bad = true;
       check.sumAt[j] = true;
     }
   }
@@ -337,7 +338,7 @@ function inexactGroups(sums: readonly RangeSeries[], integrity: readonly RangeSe
 }
 
 /** Per window, the difference of a summed counter between grid points: in full where the group had no sum at the window's start (born). */
-function summedPerWindow(series: RangeSeries, grid: readonly number[], interval: number): { counts: number[]; present: boolean[] } {
+export function summedPerWindow(series: RangeSeries, grid: readonly number[], interval: number): { counts: number[]; present: boolean[] } {
   const at = new Array<number | undefined>(grid.length).fill(undefined);
   for (const point of series.points) {
     const j = gridIndex(point.time, grid, interval);
