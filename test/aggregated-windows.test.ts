@@ -10,6 +10,7 @@ import type { CanaryTarget } from '../src/analysis/istio-queries.js';
 import { createPrometheusClient, type PrometheusClient } from '../src/analysis/prometheus.js';
 import { prometheusSelectorSchema } from '../src/analysis/settings.js';
 import type { Window } from '../src/analysis/types.js';
+import { fetchBaselines } from '../src/analysis/baseline.js';
 import { fetchWindows, fetchWindowsPerSeries, type WindowRange } from '../src/analysis/windows.js';
 import { startPrometheus, type PrometheusProcess } from './support/prometheus.js';
 
@@ -41,6 +42,8 @@ const SERIES: Series[] = [
   ...healthy('beta'),
   // canary pod p2 restarts at scrape 5: its counters start from zero again
   ...healthy('restart').map((s) => (s.arm === 'canary' && s.pod === 'p2' ? { ...s, value: (n: number) => (n < 5 ? s.value(n) : s.value(n - 5)) } : s)),
+  // a stable pod restarts at scrape 5 (the baselines' case)
+  ...healthy('reboot').map((s) => (s.arm === 'stable' && s.pod === 'p1' ? { ...s, value: (n: number) => (n < 5 ? s.value(n) : s.value(n - 5)) } : s)),
   // a 504 series appears at scrape 4, counted in full in the window it was born in
   ...healthy('born'),
   canary('born', (n) => (n < 4 ? undefined : n - 3), '504'),
@@ -160,7 +163,7 @@ describe('summed windows against a real Prometheus', () => {
     const perSeries = asked.filter((q) => !q.startsWith('sum by'));
     expect(perSeries).toHaveLength(2);
     for (const name of ['alpha', 'beta', 'born', 'silent', 'missing']) expect(perSeries.some((q) => new RegExp(`[="|]${name}[|"]`).test(q)), name).toBe(false);
-    for (const name of ['restart', 'nan', 'inf', 'vanishes', 'gap', 'dip']) expect(perSeries.every((q) => new RegExp(`[="|]${name}[|"]`).test(q)), name).toBe(true);
+    for (const name of ['restart', 'reboot', 'nan', 'inf', 'vanishes', 'gap', 'dip']) expect(perSeries.every((q) => new RegExp(`[="|]${name}[|"]`).test(q)), name).toBe(true);
   });
 
   it('gives the same windows whether a canary is read with the others or alone', async () => {
@@ -168,5 +171,22 @@ describe('summed windows against a real Prometheus', () => {
     for (const target of targets) {
       expect((await fetchWindows(client, [target], range)).get(target.name), target.name).toEqual(batched.get(target.name));
     }
+  });
+
+  it('reads the baselines of canaries started at different times in two queries, equal to the per-series span', async () => {
+    const asked: string[] = [];
+    const recording: PrometheusClient = { ...client, instant: (query, ...rest) => (asked.push(query), client.instant(query, ...rest)), range: (query, ...rest) => (asked.push(query), client.range(query, ...rest)) };
+    const seconds = 4;
+    const starts = [range.end - 2, range.end - 3, range.end - 4];
+    const requests = targets.map((target, i) => ({ target, at: starts[i % starts.length]! }));
+    const batched = await fetchBaselines(recording, requests, { seconds, latencyBucketsMs: EDGES });
+    // two instant queries for every start; then per series only for the canary whose stable pod restarted
+    expect(asked.filter((q) => !q.startsWith('istio_'))).toHaveLength(2);
+    expect(asked.filter((q) => q.startsWith('istio_')).every((q) => q.includes('"reboot"'))).toBe(true);
+    for (const { target, at } of requests) {
+      const reference = (await fetchWindowsPerSeries(client, [target], { start: at - seconds, end: at, intervalSeconds: seconds, latencyBucketsMs: EDGES })).get(target.name)?.[0]?.stable.latency;
+      expect(batched.get(target.name), target.name).toEqual(reference && reference.count > 0 ? reference : undefined);
+    }
+    expect(batched.get('alpha')?.count).toBeGreaterThan(0);
   });
 });

@@ -1,8 +1,10 @@
 // Stable's latency histogram before a canary started: the arm-blind distribution the judge
-// chooses its slow-request edges from. One instant query per selector group and start time.
-import { DURATION_BUCKET_METRIC, clusterLabelOf, groupMatchers, groupTargets, leLabelSpellings, matchAny, parseLe, type CanaryTarget } from './istio-queries.js';
-import type { PrometheusClient } from './prometheus.js';
+// chooses its slow-request edges from. Raw counters differenced over the span, like a window, so
+// Prometheus and VictoriaMetrics give the same counts; two instant queries for every start time.
+import { clusterLabelOf, groupIntegrityQuery, groupKeyLabels, groupTargets, latencyBucketsQuery, parseLe, summedBucketsQuery, type CanaryTarget, type TargetGroup } from './istio-queries.js';
+import type { InstantSample, PrometheusClient, RangeSeries } from './prometheus.js';
 import type { LatencyCounts } from './types.js';
+import { DEFAULT_LOOKBACK_SECONDS, fetchWindowsPerSeries, inexactGroups, summedPerWindow } from './windows.js';
 
 export interface BaselineRequest {
   target: CanaryTarget;
@@ -10,27 +12,80 @@ export interface BaselineRequest {
   at: number;
 }
 
+/** Added by label_replace: which start time and which end of the span an answer belongs to. */
+const POINT_LABEL = 'promoter_point';
+
+/** A PromQL `@` time: milliseconds are Prometheus' resolution. */
+function atTime(seconds: number): string {
+  return (Math.round(seconds * 1000) / 1000).toFixed(3);
+}
+
+interface Batch {
+  group: TargetGroup;
+  at: number;
+}
+
 /**
- * The query for a group's stable histograms over the `seconds` before the evaluation time, summed
- * over pods per service and namespace. increase() extrapolates to fractions; the edges only
- * need the shape, and the counts are rounded.
+ * The stable buckets of every batch summed per service, namespace (cluster) and le, at both ends
+ * of each batch's span, as one instant query: one `@` per end, told apart by POINT_LABEL "i:0" / "i:1".
  */
-export function baselineQuery(targets: readonly CanaryTarget[], seconds: number, latencyBucketsMs: readonly number[]): string {
+function spanQuery(batches: readonly Batch[], seconds: number, latencyBucketsMs: readonly number[], check: boolean): string {
+  const parts: string[] = [];
+  batches.forEach(({ group, at }, i) => {
+    const stable = stableOnly(group);
+    [at - seconds, at].forEach((time, end) => {
+      const expr = check
+        ? groupIntegrityQuery(latencyBucketsQuery(stable, latencyBucketsMs), groupKeyLabels(stable), seconds + DEFAULT_LOOKBACK_SECONDS, atTime(time))
+        : summedBucketsQuery(stable, latencyBucketsMs, atTime(time));
+      parts.push(`label_replace(${expr}, "${POINT_LABEL}", "${i}:${end}", "", "")`);
+    });
+  });
+  return parts.join(' or ');
+}
+
+/** The group restricted to stable: the canary arm has no place in a baseline. */
+function stableOnly(group: TargetGroup): TargetGroup {
+  return { selector: { ...group.selector, canaryValue: group.selector.stableValue }, targets: group.targets };
+}
+
+/** The query for one group's stable histograms over the `seconds` before `at` (for a person to read; fetchBaselines batches it). */
+export function baselineQuery(targets: readonly CanaryTarget[], seconds: number, latencyBucketsMs: readonly number[], at = 0): string {
   const [group] = groupTargets(targets);
   if (group === undefined) throw new RangeError('baselineQuery needs at least one target');
-  const { serviceLabel, namespaceLabel } = group.selector;
-  const les = [...latencyBucketsMs.flatMap(leLabelSpellings), '+Inf'];
-  const selector = [...groupMatchers(group, ['stable']), matchAny('le', les)].join(', ');
-  // A multi-cluster canary's clusters each choose their own edges: the cluster label stays in the sum.
-  const clusterLabel = clusterLabelOf(targets[0]!);
-  const by = [serviceLabel, namespaceLabel, ...(clusterLabel !== undefined ? [clusterLabel] : []), 'le'].join(', ');
-  return `sum by (${by}) (increase(${DURATION_BUCKET_METRIC}{${selector}}[${Math.max(1, Math.round(seconds))}s]))`;
+  return spanQuery([{ group, at }], seconds, latencyBucketsMs, false);
+}
+
+function toCounts(le: number[], count: number): LatencyCounts | undefined {
+  if (count === 0) return undefined;
+  // Rounding and scrape races can break monotonicity, as histogram_quantile also repairs.
+  for (let i = 1; i < le.length; i++) le[i] = Math.max(le[i] ?? 0, le[i - 1] ?? 0);
+  const top = le.at(-1) ?? 0;
+  return { le: le.map((v) => Math.min(v, Math.max(count, top))), count: Math.max(count, top) };
+}
+
+/** Instant samples labelled "i:end" as per-batch range series over the grid [at - seconds, at]. */
+function perBatch(samples: readonly InstantSample[], batches: readonly Batch[], seconds: number): RangeSeries[][] {
+  const out = batches.map(() => new Map<string, RangeSeries>());
+  for (const sample of samples) {
+    const [i, end] = (sample.labels[POINT_LABEL] ?? '').split(':').map(Number);
+    const batch = i !== undefined ? batches[i] : undefined;
+    if (!batch || (end !== 0 && end !== 1)) continue;
+    const { [POINT_LABEL]: _, ...labels } = sample.labels;
+    const key = JSON.stringify(Object.entries(labels).sort());
+    const series = out[i!]!.get(key) ?? { labels, points: [] };
+    series.points.push({ time: end === 0 ? batch.at - seconds : batch.at, value: sample.value });
+    out[i!]!.set(key, series);
+  }
+  return out.map((m) => [...m.values()]);
 }
 
 /**
  * Stable's cumulative bucket counts over `seconds` before each canary's start, keyed by canary
- * name. A canary whose service had no stable traffic then is absent (the judge then pools both
- * arms of the first windows instead).
+ * name: the raw counters at both ends summed per service, namespace (cluster) and le, differenced
+ * here, for every start time at once (two instant queries per selector group: the sums and their
+ * integrity check, as the windows read them). A service whose sums are not provably exact (a pod
+ * gone or restarted during the span) is read per series instead. A canary whose service had no
+ * stable traffic then is absent (the judge then pools both arms of the first windows instead).
  */
 export async function fetchBaselines(
   client: PrometheusClient,
@@ -38,40 +93,56 @@ export async function fetchBaselines(
   options: { seconds: number; latencyBucketsMs: readonly number[] },
 ): Promise<Map<string, LatencyCounts>> {
   const result = new Map<string, LatencyCounts>();
-  const batches = new Map<string, BaselineRequest[]>();
-  for (const request of requests) {
-    const [group] = groupTargets([request.target]);
-    const key = JSON.stringify([request.at, group?.selector]);
-    batches.set(key, [...(batches.get(key) ?? []), request]);
-  }
-  for (const batch of batches.values()) {
-    for (const group of groupTargets(batch.map((b) => b.target))) {
-      const at = batch[0]?.at ?? 0;
-      const samples = await client.instant(baselineQuery(group.targets, options.seconds, options.latencyBucketsMs), { time: at });
-      const { serviceLabel, namespaceLabel } = group.selector;
-      for (const target of group.targets) {
-        const le = options.latencyBucketsMs.map(() => 0);
-        let count = 0;
-        let seen = false;
-        for (const sample of samples) {
-          if (sample.labels[serviceLabel] !== target.service || sample.labels[namespaceLabel] !== target.namespace) continue;
-          if (target.cluster?.label !== undefined && sample.labels[target.cluster.label] !== target.cluster.name) continue;
-          if (!Number.isFinite(sample.value)) continue;
-          const edge = parseLe(sample.labels.le);
-          const value = Math.max(0, Math.round(sample.value));
-          if (edge === Number.POSITIVE_INFINITY) {
-            count = value;
-            seen = true;
-            continue;
-          }
-          const index = options.latencyBucketsMs.indexOf(edge);
-          if (index >= 0) le[index] = value;
+  const seconds = Math.max(1, Math.round(options.seconds));
+  const edges = options.latencyBucketsMs;
+  for (const group of groupTargets(requests.map((r) => r.target))) {
+    const byAt = new Map<number, CanaryTarget[]>();
+    for (const r of requests) if (group.targets.includes(r.target)) byAt.set(r.at, [...(byAt.get(r.at) ?? []), r.target]);
+    const batches: Batch[] = [...byAt].map(([at, targets]) => ({ group: { selector: group.selector, targets }, at }));
+    const [sums, checks] = await Promise.all([
+      client.instant(spanQuery(batches, seconds, edges, false), { time: Math.max(...batches.map((b) => b.at)) }),
+      client.instant(spanQuery(batches, seconds, edges, true), { time: Math.max(...batches.map((b) => b.at)) }),
+    ]);
+    const sumsOf = perBatch(sums, batches, seconds);
+    const checksOf = perBatch(checks, batches, seconds);
+    const again: BaselineRequest[] = [];
+    batches.forEach((batch, i) => {
+      const grid = [batch.at - seconds, batch.at];
+      const keyLabels = groupKeyLabels(batch.group).filter((l) => l !== batch.group.selector.armLabel);
+      const inexact = new Set(inexactGroups(sumsOf[i]!, checksOf[i]!, keyLabels, grid, seconds).map((g) => g.key));
+      const { serviceLabel, namespaceLabel } = batch.group.selector;
+      const clusterLabel = batch.group.targets[0] ? clusterLabelOf(batch.group.targets[0]) : undefined;
+      for (const target of batch.group.targets) {
+        const key = JSON.stringify(keyLabels.map((l) => (l === serviceLabel ? target.service : l === namespaceLabel ? target.namespace : l === clusterLabel ? (target.cluster?.name ?? '') : '')));
+        if (inexact.has(key)) {
+          again.push({ target, at: batch.at });
+          continue;
         }
-        if (!seen || count === 0) continue;
-        // Rounding and scrape races can break monotonicity, as histogram_quantile also repairs.
-        for (let i = 1; i < le.length; i++) le[i] = Math.max(le[i] ?? 0, le[i - 1] ?? 0);
-        const top = le.at(-1) ?? 0;
-        result.set(target.name, { le: le.map((v) => Math.min(v, Math.max(count, top))), count: Math.max(count, top) });
+        const le = edges.map(() => 0);
+        let count = 0;
+        for (const series of sumsOf[i]!) {
+          if (JSON.stringify(keyLabels.map((l) => series.labels[l] ?? '')) !== key) continue;
+          const value = summedPerWindow(series, grid, seconds).counts[0] ?? 0;
+          const edge = parseLe(series.labels.le);
+          if (edge === Number.POSITIVE_INFINITY) count += value;
+          else {
+            const index = edges.indexOf(edge);
+            if (index >= 0) le[index] = (le[index] ?? 0) + value;
+          }
+        }
+        const counts = toCounts(le, count);
+        if (counts) result.set(target.name, counts);
+      }
+    });
+    // Per series, one span per start: as rare as a pod going away during a baseline hour.
+    const againByAt = new Map<number, CanaryTarget[]>();
+    for (const r of again) againByAt.set(r.at, [...(againByAt.get(r.at) ?? []), r.target]);
+    for (const [at, targets] of againByAt) {
+      const windows = await fetchWindowsPerSeries(client, targets, { start: at - seconds, end: at, intervalSeconds: seconds, latencyBucketsMs: edges });
+      for (const target of targets) {
+        const latency = windows.get(target.name)?.[0]?.stable.latency;
+        const counts = latency ? toCounts([...latency.le], latency.count) : undefined;
+        if (counts) result.set(target.name, counts);
       }
     }
   }
