@@ -1,8 +1,16 @@
 // What the simulator reads from manifests and what it serves on /metrics (the git-following loop is
-// exercised against a real repository and Prometheus in test/prometheus.test.ts).
+// exercised against a real repository and Prometheus in test/prometheus.test.ts), and how it plays
+// the Argo CD controller for a sync requested after it already applied the commit.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { applicationStatusView, syncRequestPatch } from '../../src/promoter/argocd.js';
 import { canaryPolicySchema } from '../../src/promoter/policy.js';
-import { MeshApplyError, readArmImage, readRouteWeights, renderMetrics } from './mesh-simulator.js';
+import { startFakeArgoCd } from './fake-argocd.js';
+import { cleanGitEnv } from './git-remote.js';
+import { MeshApplyError, readArmImage, readRouteWeights, renderMetrics, startMeshSimulator } from './mesh-simulator.js';
 import { emptyCodeCounters, type ArmCounters } from './traffic.js';
 
 const policy = canaryPolicySchema.parse({
@@ -131,5 +139,55 @@ describe('renderMetrics', () => {
     expect(stableBuckets.map((l) => Number(l.split(' ').at(-1)))).toEqual([1, 2, 3]);
     expect(lines.some((l) => l.startsWith('istio_request_duration_milliseconds_count{') && l.includes('revision="stable"') && l.endsWith(' 3'))).toBe(true);
     expect(lines.some((l) => l.startsWith('istio_request_duration_milliseconds_sum{') && l.endsWith(' 900.000'))).toBe(true);
+  });
+});
+
+describe('the simulated Argo CD controller', () => {
+  const deployment = (name: string, image: string): string =>
+    `apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: ${name} }\nspec:\n  template:\n    spec:\n      containers:\n        - { name: app, image: "${image}" }\n`;
+
+  // A promoter slowed down (or restarted after a kill) asked for a sync after the simulator had
+  // applied the commit: the operation stayed Running until some other commit landed, which closed
+  // every gate on the Application (the crash suite's stalled rounds).
+  it('runs a sync operation requested for a commit it already applied, without HEAD moving', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mesh-operation-'));
+    const env = cleanGitEnv(dir);
+    const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, env, encoding: 'utf8' }).trim();
+    const remoteDir = join(dir, 'remote.git');
+    const seed = join(dir, 'seed');
+    mkdirSync(seed);
+    writeFileSync(join(seed, 'vs.yaml'), vs('      route:\n        - { destination: { host: backend, subset: stable }, weight: 100 }\n        - { destination: { host: backend, subset: canary }, weight: 0 }\n'));
+    writeFileSync(join(seed, 'deploy.yaml'), deployment('backend-stable', 'app:1'));
+    writeFileSync(join(seed, 'deploy-canary.yaml'), deployment('backend-canary', 'app:1'));
+    git(dir, 'init', '-q', '--bare', '--initial-branch=main', remoteDir);
+    git(seed, 'init', '-q', '--initial-branch=main');
+    git(seed, 'add', '-A');
+    git(seed, '-c', 'user.name=Seed', '-c', 'user.email=seed@example.test', 'commit', '-q', '-m', 'seed');
+    git(seed, 'push', '-q', remoteDir, 'HEAD:refs/heads/main');
+    const sha = git(seed, 'rev-parse', 'HEAD');
+    const argo = await startFakeArgoCd({ applications: [{ name: 'mesh', repoURL: remoteDir, path: '.' }] });
+    const mesh = await startMeshSimulator({ remoteDir, policies: [policy], requestsPerSecond: 10, behaviour: () => ({ errorRate: 0, latencyMedianMs: 10, latencySigma: 0.1 }), argo, syncDelayMs: 20, pollMs: 20 });
+    const view = () => applicationStatusView(argo.application('mesh'));
+    const until = async (probe: () => boolean): Promise<boolean> => {
+      for (let i = 0; i < 250 && !probe(); i += 1) await new Promise((resolve) => setTimeout(resolve, 20));
+      return probe();
+    };
+    try {
+      expect(view().syncedRevision).toBe(sha);
+      // The promoter's sync request, over the wire, after the commit was applied.
+      const response = await fetch(`${argo.url}/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/mesh`, {
+        method: 'PATCH',
+        headers: { authorization: `Bearer ${argo.token}`, 'content-type': 'application/merge-patch+json' },
+        body: JSON.stringify(syncRequestPatch(sha, undefined)),
+      });
+      expect(response.status).toBe(200);
+      expect(view().operationInProgress).toBe(true);
+      expect(await until(() => !view().operationInProgress)).toBe(true);
+      expect(view()).toMatchObject({ syncedRevision: sha, operationPhase: 'Succeeded', operationRevision: sha, health: 'Healthy' });
+    } finally {
+      await mesh.close();
+      await argo.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

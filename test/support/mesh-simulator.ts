@@ -28,8 +28,12 @@ export interface MeshSimulatorOptions {
   requestsPerSecond: number;
   /** how a given image behaves */
   behaviour: (service: string, image: string) => ArmBehaviour;
-  /** when given: after applying a commit, reportSynced(application, sha, 'Healthy') for each Application that applied it */
-  argo?: Pick<FakeArgoCd, 'reportSynced'>;
+  /**
+   * when given: after applying a commit, reportSynced(application, sha, 'Healthy') for each Application
+   * that applied it; with `application` too, a sync operation requested for a commit already applied
+   * is run as well (the real controller runs an operation whether or not HEAD moved).
+   */
+  argo?: Pick<FakeArgoCd, 'reportSynced'> & Partial<Pick<FakeArgoCd, 'application'>>;
   /** delay between seeing a new HEAD and applying it; default 500 */
   syncDelayMs?: number;
   /** traffic generation step; default 100 */
@@ -357,12 +361,37 @@ export async function startMeshSimulator(options: MeshSimulatorOptions): Promise
     if (everything) appliedSha = sha;
   }
 
+  /** An Application this simulator applies has a sync operation waiting for the controller. */
+  function operationRequested(): boolean {
+    const application = options.argo?.application;
+    if (!application) return false;
+    const names = new Set<string>();
+    for (const state of services.values()) {
+      const apps = applicationsOf(state.policy, options.cluster);
+      names.add(apps.application);
+      if (apps.workloadsApplication) names.add(apps.workloadsApplication);
+    }
+    for (const name of names) {
+      try {
+        if (name && application(name).operation !== undefined) return true;
+      } catch {
+        // not an Application of this fake Argo CD
+      }
+    }
+    return false;
+  }
+
   async function poll(): Promise<void> {
     const sha = await head();
     if (sha && sha !== seenSha) {
       seenSha = sha;
       // A newer HEAD during the delay replaces the commit to apply but keeps the deadline.
       pending = { sha, due: pending?.due ?? Date.now() + syncDelayMs };
+    } else if (!pending && seenSha && operationRequested()) {
+      // A sync requested after the commit was applied (a slow promoter, one restarted after a kill):
+      // the controller runs it anyway. Waiting for the next HEAD instead left the operation "Running"
+      // and every gate on the Application closed until some other commit landed.
+      pending = { sha: seenSha, due: Date.now() + syncDelayMs };
     }
     if (pending && Date.now() >= pending.due) {
       const { sha: due } = pending;
