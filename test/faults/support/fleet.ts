@@ -79,7 +79,7 @@ function virtualService(service: string): string {
  * canary with no 5xx passes as soon as a step has one complete window (no latency edges to bound,
  * a small request floor), one answering half its requests with 5xx trips the critical fast path.
  */
-function policy(service: string, steps: readonly number[]): string {
+function policy(service: string, steps: readonly number[], group: string): string {
   const p = paths(service);
   return [
     'apiVersion: delivery.docuthinker.io/v1alpha1',
@@ -92,7 +92,7 @@ function policy(service: string, steps: readonly number[]): string {
     '  deployments:',
     `    stable: { file: ${p.stable}, container: ${service} }`,
     `    canary: { file: ${p.canary}, container: ${service} }`,
-    `  argocd: { application: ${MESH_APP}, workloadsApplication: ${APPS_APP}, namespace: argocd }`,
+    `  argocd: { application: ${MESH_APP}${group}, workloadsApplication: ${APPS_APP}${group}, namespace: argocd }`,
     '  steps:',
     ...steps.map((weight) => `    - { weight: ${weight}, minDwell: 1s, maxDwell: 30m }`),
     '  analysis:',
@@ -106,12 +106,15 @@ function policy(service: string, steps: readonly number[]): string {
   ].join('\n');
 }
 
-/** Every file of a fleet of canaries, each idle on its first image. */
-export function fleetFiles(services: readonly string[], steps: readonly number[] = [50, 100]): Record<string, string> {
+/**
+ * Every file of a fleet of canaries, each idle on its first image. `groupOf` names a canary's pair
+ * of Applications (fleet-mesh<group>, fleet-apps<group>); by default all share one pair.
+ */
+export function fleetFiles(services: readonly string[], steps: readonly number[] = [50, 100], groupOf: (service: string) => string = () => ''): Record<string, string> {
   const files: Record<string, string> = { 'README.md': '# fleet\n\nA GitOps repository for the fault suite.\n' };
   for (const service of services) {
     const p = paths(service);
-    files[p.policy] = policy(service, steps);
+    files[p.policy] = policy(service, steps, groupOf(service));
     files[p.stable] = deployment(service, 'stable', FIRST_IMAGE(service));
     files[p.canary] = deployment(service, 'canary', FIRST_IMAGE(service));
     files[p.virtualService] = virtualService(service);
@@ -180,6 +183,11 @@ export interface FleetOptions {
   steps?: number[];
   /** synthetic requests per second per service; default 1000. */
   requestsPerSecond?: number;
+  /**
+   * a suffix per canary for its own pair of Argo CD Applications (independent lanes of the crash
+   * case, whose sync operations should not hold each other's gates); default: one shared pair.
+   */
+  groupOf?: (service: string) => string;
 }
 
 export class Fleet {
@@ -199,7 +207,8 @@ export class Fleet {
     const { dir, services } = options;
     const remoteDir = join(dir, 'remote.git');
     const env = cleanGitEnv(dir);
-    const files = fleetFiles(services, options.steps);
+    const groupOf = options.groupOf ?? (() => '');
+    const files = fleetFiles(services, options.steps, groupOf);
     const seed = join(dir, 'seed');
     await mkdir(seed, { recursive: true });
     for (const [path, text] of Object.entries(files)) {
@@ -219,10 +228,10 @@ export class Fleet {
       const daemon = await startGitDaemon(dir, dir);
       cleanup.push(() => daemon.close());
       const argo = await startFakeArgoCd({
-        applications: [
-          { name: MESH_APP, repoURL: remoteDir, path: 'gitops/istio' },
-          { name: APPS_APP, repoURL: remoteDir, path: 'gitops/apps' },
-        ],
+        applications: [...new Set(services.map(groupOf))].flatMap((group) => [
+          { name: `${MESH_APP}${group}`, repoURL: remoteDir, path: 'gitops/istio' },
+          { name: `${APPS_APP}${group}`, repoURL: remoteDir, path: 'gitops/apps' },
+        ]),
       });
       cleanup.push(() => argo.close());
       const kubeconfig = join(dir, 'kubeconfig.yaml');
@@ -307,6 +316,45 @@ export class Fleet {
     if (!policy) throw new Error(`no canary ${service} in the fleet`);
     const p = paths(service);
     return readCanaryState(policy, { virtualService: this.show(p.virtualService, rev), stableDeployment: this.show(p.stable, rev), canaryDeployment: this.show(p.canary, rev) });
+  }
+
+  /**
+   * Several canaries' states at one commit, read by one `git cat-file --batch` without blocking the
+   * event loop (the mesh simulator and the fake Argo CD run in this process): what a convergence
+   * check polls. `rev` should be a sha, so every file is read at the same commit.
+   */
+  async states(services: readonly string[], rev: string): Promise<Map<string, CanaryState>> {
+    const files = services.flatMap((s) => {
+      const p = paths(s);
+      return [p.virtualService, p.stable, p.canary];
+    });
+    const out = await new Promise<Buffer>((resolve, reject) => {
+      const child = spawn('git', [`--git-dir=${this.remoteDir}`, 'cat-file', '--batch'], { env: cleanGitEnv(this.dir), stdio: ['pipe', 'pipe', 'ignore'] });
+      const chunks: Buffer[] = [];
+      child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
+      child.once('error', reject);
+      child.once('close', (code) => (code === 0 ? resolve(Buffer.concat(chunks)) : reject(new Error(`git cat-file --batch exited ${code}`))));
+      child.stdin.end(files.map((f) => `${rev}:${f}\n`).join(''));
+    });
+    // Each answer: "<sha> blob <size>\n<content>\n" (or "<name> missing\n").
+    const texts = new Map<string, string>();
+    let at = 0;
+    for (const file of files) {
+      const eol = out.indexOf(0x0a, at);
+      const header = out.subarray(at, eol).toString('utf8').split(' ');
+      if (header[1] !== 'blob') throw new Error(`${file} is not at ${rev}: ${header.join(' ')}`);
+      const size = Number(header[2]);
+      texts.set(file, out.subarray(eol + 1, eol + 1 + size).toString('utf8'));
+      at = eol + 1 + size + 1;
+    }
+    const states = new Map<string, CanaryState>();
+    for (const service of services) {
+      const policy = this.policies.get(service);
+      if (!policy) throw new Error(`no canary ${service} in the fleet`);
+      const p = paths(service);
+      states.set(service, readCanaryState(policy, { virtualService: texts.get(p.virtualService) ?? '', stableDeployment: texts.get(p.stable) ?? '', canaryDeployment: texts.get(p.canary) ?? '' }));
+    }
+    return states;
   }
 
   /** Every commit in `since..main`, oldest first, with the promoter's trailers (empty when absent). */
