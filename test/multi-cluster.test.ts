@@ -3,7 +3,8 @@
 // cluster (as the ApplicationSets in argocd/multi-cluster generate them), and the promoter from the
 // real composition root. Metrics come from a cluster label on one Prometheus, or from one Prometheus
 // per cluster.
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +30,7 @@ type Cluster = (typeof CLUSTERS)[number];
 const appsOf = (cluster: Cluster) => [`docuthinker-mesh-${cluster}`, `docuthinker-apps-${cluster}`];
 const GOOD = 'ghcr.io/docuthinker/backend:2.0.0';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const run = promisify(execFile);
 
 const healthy: ArmBehaviour = { errorRate: 0.001, latencyMedianMs: 40, latencySigma: 0.5 };
 const broken: ArmBehaviour = { errorRate: 0.2, latencyMedianMs: 40, latencySigma: 0.5 };
@@ -59,7 +61,9 @@ interface Fleet {
   /** the newest revision a lagging cluster's simulator applied but Argo CD did not report yet. */
   deferred: Map<Cluster, string>;
   git(...args: string[]): string;
-  state(): CanaryState;
+  /** git without blocking this process, which serves both meshes' /metrics and the loopback Argo CD. */
+  gitAsync(...args: string[]): Promise<string>;
+  state(): Promise<CanaryState>;
   landImage(image: string): Promise<string>;
   tick(): Promise<CanaryReport | undefined>;
   close(): Promise<void>;
@@ -75,6 +79,7 @@ async function startFleet(mode: 'label' | 'endpoint', behaviour: Record<Cluster,
   try {
     const { remoteDir } = await createSeededRemote({ dir, seedFrom: ['gitops'], sourceRoot: repoRoot() });
     const git = (...args: string[]) => execFileSync('git', [`--git-dir=${remoteDir}`, ...args], { env: cleanGitEnv(dir), encoding: 'utf8' });
+    const gitAsync = async (...args: string[]) => (await run('git', [`--git-dir=${remoteDir}`, ...args], { env: cleanGitEnv(dir), encoding: 'utf8' })).stdout;
     const policyText = multiClusterPolicy(git('show', `main:${POLICY}`));
     await commitToRemote(remoteDir, { [POLICY]: policyText }, 'backend: run the canary in clusters east and west, fast');
     const policy = parseCanaryPolicy(policyText, POLICY);
@@ -140,12 +145,13 @@ async function startFleet(mode: 'label' | 'endpoint', behaviour: Record<Cluster,
       lagging,
       deferred,
       git,
-      state: () =>
-        readCanaryState(policy, {
-          virtualService: read(policy.spec.virtualService.file),
-          stableDeployment: read(policy.spec.deployments.stable.file),
-          canaryDeployment: read(policy.spec.deployments.canary.file),
-        }),
+      gitAsync,
+      state: async () => {
+        const [virtualService, stableDeployment, canaryDeployment] = await Promise.all(
+          [policy.spec.virtualService.file, policy.spec.deployments.stable.file, policy.spec.deployments.canary.file].map((path) => gitAsync('show', `main:${path}`)),
+        );
+        return readCanaryState(policy, { virtualService: virtualService ?? '', stableDeployment: stableDeployment ?? '', canaryDeployment: canaryDeployment ?? '' });
+      },
       landImage: (image) => {
         const file = policy.spec.deployments.canary.file;
         const edited = setImage(read(file), file, { deployment: 'backend-canary', container: policy.spec.deployments.canary.container }, image);
@@ -167,19 +173,16 @@ async function tickUntil(fleet: Fleet, done: (s: CanaryState) => boolean, maxTic
   const reports: (CanaryReport | undefined)[] = [];
   for (let i = 0; i < maxTicks; i++) {
     reports.push(await fleet.tick());
-    if (done(fleet.state())) return reports;
+    if (done(await fleet.state())) return reports;
     await sleep(1000);
   }
   throw new Error(`not reached after ${maxTicks} ticks; last: ${JSON.stringify(reports.at(-1)?.reason)}`);
 }
 
 /** The newest commit's subject, body and trailers. */
-function lastCommit(fleet: Fleet): { subject: string; body: string; trailers: string } {
-  return {
-    subject: fleet.git('log', '-1', '--format=%s', 'main').trim(),
-    body: fleet.git('log', '-1', '--format=%B', 'main'),
-    trailers: fleet.git('log', '-1', '--format=%(trailers)', 'main'),
-  };
+async function lastCommit(fleet: Fleet): Promise<{ subject: string; body: string; trailers: string }> {
+  const [subject, body, trailers] = await Promise.all(['%s', '%B', '%(trailers)'].map((format) => fleet.gitAsync('log', '-1', `--format=${format}`, 'main')));
+  return { subject: (subject ?? '').trim(), body: body ?? '', trailers: trailers ?? '' };
 }
 
 describe('a canary in two clusters, metrics told apart by a cluster label on one Prometheus', () => {
@@ -203,8 +206,9 @@ describe('a canary in two clusters, metrics told apart by a cluster label on one
     let passedWhileWaiting = false;
     for (let i = 0; i < 25 && !passedWhileWaiting; i++) {
       const report = await fleet.tick();
-      // On failure, say what moved the canary: the decision and the newest commit.
-      expect(fleet.state().canaryWeight, `${report?.action ?? ''}: ${report?.reason ?? ''}\n${lastCommit(fleet).body}`).toBe(5);
+      const weight = (await fleet.state()).canaryWeight;
+      // On failure, say what moved the canary: the decision and the newest commit (read only then).
+      expect(weight, weight === 5 ? '' : `${report?.action ?? ''}: ${report?.reason ?? ''}\n${(await lastCommit(fleet)).body}`).toBe(5);
       expect(report?.reason).toMatch(/waiting for Argo CD to apply 5%: .*docuthinker-(mesh|apps)-west: /);
       passedWhileWaiting = report?.verdict?.decision === 'promote';
       if (passedWhileWaiting) {
@@ -220,7 +224,7 @@ describe('a canary in two clusters, metrics told apart by a cluster label on one
     fleet.lagging.delete('west');
     for (const app of appsOf('west')) fleet.argo.reportSynced(app, fleet.deferred.get('west') ?? step);
     await tickUntil(fleet, (s) => s.canaryWeight === 10, 20);
-    const promotion = lastCommit(fleet);
+    const promotion = await lastCommit(fleet);
     expect(promotion.subject).toBe('canary(backend): promote 5% -> 10%');
     expect(promotion.trailers).toMatch(/^Promoter-Evidence: cluster (east|west) \(promote\): .* \| cluster (east|west) \(promote\): /m);
     expect(promotion.body).toContain('Evidence in cluster east (promote)');
@@ -231,7 +235,7 @@ describe('a canary in two clusters, metrics told apart by a cluster label on one
     const bad = 'ghcr.io/docuthinker/backend:2.1.0-bad';
     await fleet.landImage(bad);
     await tickUntil(fleet, (s) => s.failedImage === bad && s.canaryWeight === 0, 60);
-    const rollback = lastCommit(fleet);
+    const rollback = await lastCommit(fleet);
     expect(rollback.subject).toBe(`canary(backend): roll back ${bad} (stable 100 / canary 0)`);
     expect(rollback.body).toMatch(/In cluster west: /);
     expect(rollback.trailers).toMatch(/^Promoter-Cluster: west$/m);
@@ -257,7 +261,7 @@ describe('a canary in two clusters, one Prometheus endpoint per cluster', () => 
     await fleet.prometheus[1]!.suspend();
     await fleet.landImage(bad);
     const reports = await tickUntil(fleet, (s) => s.failedImage === bad && s.canaryWeight === 0, 40);
-    const rollback = lastCommit(fleet);
+    const rollback = await lastCommit(fleet);
     expect(rollback.trailers).toMatch(/^Promoter-Cluster: east$/m);
     expect(rollback.trailers).toMatch(/^Promoter-Evidence: cluster east \(rollback\): /m);
     expect(rollback.body).toMatch(/In cluster east: /);
