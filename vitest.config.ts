@@ -7,5 +7,9 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Two files at once on the 2-core CI machine: most files wait on scrapes, ticks and git, not CPU.
+    // The timing-sensitive cases wait on progress (test/faults/concurrency.test.ts) rather than a
+    // fixed bound, so sharing the cores only makes them slower. VITEST_MAX_WORKERS=1 runs one at a time.
+    maxWorkers: Number(process.env.VITEST_MAX_WORKERS ?? 2),
   },
 });
