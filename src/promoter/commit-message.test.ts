@@ -1,32 +1,12 @@
 // A multi-cluster verdict in the commit message: the evidence and the trailers name the cluster.
 import { describe, expect, it } from 'vitest';
 import { combineClusterVerdicts } from '../analysis/clusters.js';
-import type { Evidence, Verdict } from '../analysis/types.js';
+import type { Verdict } from '../analysis/types.js';
 import { commitMessage, verdictSummary } from './commit-message.js';
-import type { CanaryState } from './state.js';
+import { backendState, sampleEvidence } from '../../test/support/canary-state.js';
 
-const evidence = (canaryErrors: number): Evidence => ({
-  windows: 6,
-  stepWindows: 6,
-  stepSeconds: 360,
-  canary: { requests: 600, errors: canaryErrors, errorRate: canaryErrors / 600, p99Ms: 210 },
-  stable: { requests: 11400, errors: 57, errorRate: 0.005, p99Ms: 205 },
-  metrics: [],
-  guards: [],
-});
-
-const state: CanaryState = {
-  name: 'backend',
-  phase: 'progressing',
-  stableWeight: 95,
-  canaryWeight: 5,
-  stableImage: 'img:1',
-  canaryImage: 'img:2',
-  stepIndex: 0,
-  paused: false,
-  stableDeploymentName: 'backend-stable',
-  canaryDeploymentName: 'backend-canary',
-};
+const evidence = (canaryErrors: number) => sampleEvidence(canaryErrors);
+const state = backendState();
 
 describe('a multi-cluster rollback commit', () => {
   const combined = combineClusterVerdicts([

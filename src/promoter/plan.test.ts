@@ -6,6 +6,7 @@ import { commitMessage } from './commit-message.js';
 import { plan, type Action, type Analysis, type Gate } from './plan.js';
 import { parseCanaryPolicy } from './policy.js';
 import { readCanaryState, type CanaryState, type ManifestTexts } from './state.js';
+import { backendState, sampleEvidence } from '../../test/support/canary-state.js';
 
 const fixture = (name: string) => readFileSync(new URL(`../../test/fixtures/manifests/${name}`, import.meta.url), 'utf8');
 const policy = parseCanaryPolicy(fixture('canary.yaml'), 'gitops/apps/backend/canary.yaml');
@@ -15,35 +16,18 @@ const base: ManifestTexts = {
   canaryDeployment: fixture('deployment-canary.yaml'),
 };
 
-const state = (over: Partial<CanaryState>): CanaryState => ({
-  name: 'backend',
-  phase: 'progressing',
-  stableWeight: 95,
-  canaryWeight: 5,
-  stableImage: 'img:1',
-  canaryImage: 'img:2',
-  stepIndex: 0,
-  paused: false,
-  stableDeploymentName: 'backend-stable',
-  canaryDeploymentName: 'backend-canary',
-  ...over,
-});
+const state = (over: Partial<CanaryState>): CanaryState => backendState(over);
 
 const verdict = (decision: Verdict['decision'], reason = `judge says ${decision}`): Analysis => ({
   verdict: {
     decision,
     reason,
-    evidence: {
-      windows: 6,
-      stepWindows: 6,
-      stepSeconds: 360,
-      canary: { requests: 600, errors: 3, errorRate: 0.005, p99Ms: 210 },
-      stable: { requests: 11400, errors: 57, errorRate: 0.005, p99Ms: 205 },
+    evidence: sampleEvidence(3, {
       metrics: [
         { metric: '5xx', canaryEvents: 3, stableEvents: 57, canaryRate: 0.005, stableRate: 0.005, logM: -0.4, logThreshold: 4.09, ratioLower: 0.3, ratioUpper: 1.4 },
       ],
       guards: [{ name: 'success-rate', value: 0.995, threshold: 0.99, op: '>=', status: 'pass' }],
-    },
+    }),
   },
 });
 

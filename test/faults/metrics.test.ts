@@ -13,7 +13,7 @@ import type { Verdict, Window } from '../../src/analysis/types.js';
 import { fetchWindows } from '../../src/analysis/windows.js';
 import { plan, type Analysis } from '../../src/promoter/plan.js';
 import { parseCanaryPolicy } from '../../src/promoter/policy.js';
-import type { CanaryState } from '../../src/promoter/state.js';
+import { backendState } from '../support/canary-state.js';
 import { startPrometheus, type PrometheusProcess } from '../support/prometheus.js';
 import { startExporter, type Exporter, type ExportedService } from './support/exporter.js';
 import { faultCase } from './support/record.js';
@@ -21,18 +21,7 @@ import { faultCase } from './support/record.js';
 const settings = analysisSchema.parse({ interval: 1, noTrafficTimeout: 3, minCanaryRequests: 1_000_000_000 });
 const steps: StepSpec[] = [5, 10, 50, 100].map((weight) => ({ weight, minDwell: 1000, maxDwell: 100_000 }));
 const policy = parseCanaryPolicy(readFileSync(new URL('../../gitops/apps/backend/canary.yaml', import.meta.url), 'utf8'), 'gitops/apps/backend/canary.yaml');
-const progressing: CanaryState = {
-  name: 'backend',
-  phase: 'progressing',
-  stableWeight: 95,
-  canaryWeight: 5,
-  stableImage: 'img:1',
-  canaryImage: 'img:2',
-  stepIndex: 0,
-  paused: false,
-  stableDeploymentName: 'backend-stable',
-  canaryDeploymentName: 'backend-canary',
-};
+const progressing = backendState();
 /** What the promoter would do with this analysis, Argo CD having applied the step. */
 const decide = (analysis: Analysis) => plan({ state: progressing, policy, gate: { ready: true }, analysis });
 
