@@ -5,7 +5,6 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +14,7 @@ import { fastPolicyText } from './support/environment.js';
 import { startFakeArgoCd, type FakeArgoCd } from './support/fake-argocd.js';
 import { cleanGitEnv, commitToRemote, createSeededRemote } from './support/git-remote.js';
 import { startPrometheus, type PrometheusProcess } from './support/prometheus.js';
+import { startWebhookReceiver, type WebhookReceiver } from './support/webhook-receiver.js';
 
 const CLI = join(repoRoot(), 'dist', 'src', 'cli.js');
 const POLICY = 'gitops/apps/backend/canary.yaml';
@@ -29,8 +29,8 @@ let remoteDir: string;
 let argo: FakeArgoCd;
 let prometheus: PrometheusProcess;
 /** a loopback Slack-style webhook: what the CLI posted to it. */
-let webhook: Server;
-const posted: { text: string }[] = [];
+let webhook: WebhookReceiver<{ text: string }>;
+let posted: { text: string }[] = [];
 const configs: Record<'good' | 'noKube' | 'noProm', string> = { good: '', noKube: '', noProm: '' };
 
 const git = (...args: string[]) => execFileSync('git', [`--git-dir=${remoteDir}`, ...args], { env: cleanGitEnv(dir), encoding: 'utf8' });
@@ -60,7 +60,7 @@ async function writeConfig(name: keyof typeof configs, prometheusUrl: string, ku
     `git: { url: ${remoteDir}, workdir: ${join(dir, `clone-${name}`)}, author: { name: Dana Developer, email: dana@example.test } }`,
     `prometheus: { url: "${prometheusUrl}", timeout: 3s, settle: 1s }`,
     ...(kubeconfig ? [`argocd: { kubeconfig: ${kubeconfig} }`] : []),
-    `notifications: { webhooks: [{ url: "http://127.0.0.1:${(webhook.address() as AddressInfo).port}/services/T0/B0/secret", timeout: 5s }] }`,
+    `notifications: { webhooks: [{ url: "${webhook.url}", timeout: 5s }] }`,
     'logLevel: debug',
   ];
   await writeFile(file, `${lines.join('\n')}\n`);
@@ -80,15 +80,8 @@ beforeAll(async () => {
     ],
   });
   prometheus = await startPrometheus({ targets: [], scrapeIntervalSeconds: 1 });
-  webhook = createHttpServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      posted.push(JSON.parse(Buffer.concat(chunks).toString('utf8')) as { text: string });
-      res.writeHead(200).end('ok');
-    });
-  });
-  await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
+  webhook = await startWebhookReceiver<{ text: string }>({ path: '/services/T0/B0/secret' });
+  posted = webhook.bodies;
   const kubeconfig = join(dir, 'kubeconfig');
   await writeFile(kubeconfig, argo.kubeConfigYaml());
   await writeConfig('good', prometheus.url, kubeconfig);
@@ -98,8 +91,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  webhook?.closeAllConnections();
-  await new Promise((resolve) => (webhook ? webhook.close(resolve) : resolve(undefined)));
+  await webhook?.close();
   await prometheus?.stop();
   await argo?.close();
   if (dir) await rm(dir, { recursive: true, force: true });

@@ -1,8 +1,6 @@
 // A hold past max dwell is announced once per step, also across a failover: the leader notes what
 // it sent in the Lease (an annotation written with each renewal), and the replica that takes over
 // reads it before its first tick. Real Lease API (loopback, schema-checked), real webhook receiver.
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/logger.js';
 import { createLeaderElector, kubernetesLeasePort, type LeaderElector, type LeasePort } from '../src/promoter/leader.js';
@@ -10,34 +8,27 @@ import { Notifier, SentOnce } from '../src/promoter/notifications.js';
 import type { CanaryReport, TickReport } from '../src/promoter/reconcile.js';
 import { createSchemaRegistry } from '../src/schemas/registry.js';
 import { startFakeArgoCd, type FakeArgoCd } from './support/fake-argocd.js';
+import { startWebhookReceiver, type WebhookReceiver } from './support/webhook-receiver.js';
 
 const LEASE = { namespace: 'docuthinker-promoter', name: 'docuthinker-promoter' };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 let api: FakeArgoCd;
-let webhook: Server;
+let webhook: WebhookReceiver<{ text: string }>;
 let webhookUrl: string;
-const received: { text: string }[] = [];
+let received: { text: string }[] = [];
 const electors: LeaderElector[] = [];
 
 beforeAll(async () => {
   api = await startFakeArgoCd({ applications: [], registry: createSchemaRegistry() });
-  webhook = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      received.push(JSON.parse(Buffer.concat(chunks).toString('utf8')) as { text: string });
-      res.writeHead(200).end('ok');
-    });
-  });
-  await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
-  webhookUrl = `http://127.0.0.1:${(webhook.address() as AddressInfo).port}/hooks/secret`;
+  webhook = await startWebhookReceiver<{ text: string }>();
+  received = webhook.bodies;
+  webhookUrl = webhook.url;
 });
 
 afterAll(async () => {
   for (const e of electors) await e.stop();
-  webhook?.closeAllConnections();
-  await new Promise((resolve) => webhook?.close(resolve));
+  await webhook?.close();
   await api?.close();
 });
 

@@ -1,7 +1,6 @@
 // Webhook notifications against loopback receivers: Slack JSON on the wire, a hanging target, a
 // failing target retried with backoff, and the bounded queue.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger, silentLogger } from '../logger.js';
@@ -10,41 +9,21 @@ import { PromoterMetrics } from './metrics.js';
 import { Notifier, operationNotification, tickNotifications, type Notification } from './notifications.js';
 import type { CanaryReport, TickReport } from './reconcile.js';
 import type { CanarySnapshot } from './snapshot.js';
+import { answerOk, startWebhookReceiver, type WebhookReceiver } from '../../test/support/webhook-receiver.js';
 
-interface Receiver {
-  url: string;
-  bodies: unknown[];
-  requests: number;
-  server: Server;
-}
-
-const servers: Server[] = [];
+const receivers: WebhookReceiver[] = [];
 afterEach(async () => {
-  for (const s of servers.splice(0)) {
-    s.closeAllConnections();
-    await new Promise((resolve) => s.close(resolve));
-  }
+  for (const r of receivers.splice(0)) await r.close();
 });
 
-async function receiver(answer: (req: IncomingMessage, res: ServerResponse) => void): Promise<Receiver> {
-  const r: Receiver = { url: '', bodies: [], requests: 0, server: undefined as unknown as Server };
-  r.server = createServer((req, res) => {
-    r.requests++;
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      r.bodies.push(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-      answer(req, res);
-    });
-  });
-  servers.push(r.server);
-  await new Promise<void>((resolve) => r.server.listen(0, '127.0.0.1', resolve));
+async function receiver(answer: (req: IncomingMessage, res: ServerResponse) => void): Promise<WebhookReceiver> {
   // The path plays the part of a Slack webhook's secret.
-  r.url = `http://127.0.0.1:${(r.server.address() as AddressInfo).port}/services/T000/B000/s3cr3t?token=hush`;
+  const r = await startWebhookReceiver({ answer, path: '/services/T000/B000/s3cr3t?token=hush' });
+  receivers.push(r);
   return r;
 }
 
-const ok = (_req: IncomingMessage, res: ServerResponse) => res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+const ok = answerOk;
 
 function snapshot(over: Partial<CanarySnapshot> = {}): CanarySnapshot {
   return {
