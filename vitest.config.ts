@@ -11,5 +11,7 @@ export default defineConfig({
     // The timing-sensitive cases wait on progress (test/faults/concurrency.test.ts) rather than a
     // fixed bound, so sharing the cores only makes them slower. VITEST_MAX_WORKERS=1 runs one at a time.
     maxWorkers: Number(process.env.VITEST_MAX_WORKERS ?? 2),
+    // Every file runs with a fake Git/GitHub token and fails when it leaks (issue 11, secrets).
+    setupFiles: ['test/support/secrets.ts'],
   },
 });

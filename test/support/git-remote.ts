@@ -11,9 +11,15 @@ import { GitWorkspace, normalizeRepoPath } from '../../src/promoter/workspace.js
 
 export const SANDBOX_PERSON: GitIdentity = { name: 'Dana Developer', email: 'dana@example.test' };
 
-/** PATH and HOME only, plus the switches that keep system and user git config (and prompts) out. */
+/**
+ * PATH and HOME only, plus the switches that keep system and user git config (and prompts) out,
+ * and the suite's fake GIT_TOKEN/GITHUB_TOKEN when set (test/support/secrets.ts): every promoter and
+ * git a test starts carries the token, so the leak detector sees it wherever it ends up.
+ */
 export function cleanGitEnv(home: string): NodeJS.ProcessEnv {
-  return gitEnvironment({ PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home });
+  const tokens: NodeJS.ProcessEnv = {};
+  for (const name of ['GIT_TOKEN', 'GITHUB_TOKEN']) if (process.env[name]) tokens[name] = process.env[name];
+  return gitEnvironment({ PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, ...tokens });
 }
 
 export interface SeededRemoteOptions {

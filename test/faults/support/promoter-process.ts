@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { repoRoot } from '../../../src/schemas/registry.js';
 import { cleanGitEnv } from '../../support/git-remote.js';
+import { observeOutput } from '../../support/secrets.js';
 
 export const CLI = join(repoRoot(), 'dist', 'src', 'cli.js');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -147,6 +148,8 @@ export class PromoterProcess {
     for (const stream of [child.stdout, child.stderr]) {
       let buffer = '';
       stream?.on('data', (chunk: Buffer) => {
+        // The suite's fake token must never be in what a promoter prints.
+        observeOutput(`output of promoter ${name}`, chunk);
         buffer += chunk.toString('utf8');
         const parts = buffer.split('\n');
         buffer = parts.pop() ?? '';
