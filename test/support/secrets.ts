@@ -208,7 +208,11 @@ function install(): void {
       },
       d.found === 0,
     );
-    rmSync(d.root, { recursive: true, force: true });
+    try {
+      rmSync(d.root, { recursive: true, force: true, maxRetries: 3 });
+    } catch {
+      // a child still writing there: the system's tmp cleaner takes the rest
+    }
   });
 }
 
