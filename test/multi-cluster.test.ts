@@ -189,7 +189,7 @@ describe('a canary in two clusters, metrics told apart by a cluster label on one
   let fleet: Fleet;
   beforeAll(async () => {
     fleet = await startFleet('label', { east: () => healthy, west: (image) => (image.includes('bad') ? broken : healthy) });
-  }, 90_000);
+  }, 300_000);
   afterAll(async () => {
     await fleet?.close();
   });
@@ -229,7 +229,7 @@ describe('a canary in two clusters, metrics told apart by a cluster label on one
     expect(promotion.trailers).toMatch(/^Promoter-Evidence: cluster (east|west) \(promote\): .* \| cluster (east|west) \(promote\): /m);
     expect(promotion.body).toContain('Evidence in cluster east (promote)');
     expect(promotion.body).toContain('Evidence in cluster west (promote)');
-  }, 120_000);
+  }, 300_000);
 
   it('rolls the whole canary back when it is bad in one cluster, and the evidence names that cluster', async () => {
     const bad = 'ghcr.io/docuthinker/backend:2.1.0-bad';
@@ -243,14 +243,14 @@ describe('a canary in two clusters, metrics told apart by a cluster label on one
     // East served the same image without trouble: only west's canary was worse than its stable.
     expect(rollback.body).toMatch(/Evidence in cluster west \(rollback\)/);
     expect(rollback.body).not.toMatch(/Evidence in cluster east \(rollback\)/);
-  }, 120_000);
+  }, 300_000);
 });
 
 describe('a canary in two clusters, one Prometheus endpoint per cluster', () => {
   let fleet: Fleet;
   beforeAll(async () => {
     fleet = await startFleet('endpoint', { east: (image) => (image.includes('bad') ? broken : healthy), west: () => healthy });
-  }, 90_000);
+  }, 300_000);
   afterAll(async () => {
     await fleet?.close();
   });
@@ -268,5 +268,5 @@ describe('a canary in two clusters, one Prometheus endpoint per cluster', () => 
     // West could not be analysed while its endpoint was down: it is absent from the verdict, not passed.
     expect(rollback.body).not.toContain('Evidence in cluster west');
     expect(reports.some((r) => r?.action === 'rollback')).toBe(true);
-  }, 90_000);
+  }, 300_000);
 });
