@@ -180,8 +180,11 @@ try {
   let goodRolledBack = 0;
   let canaryErrors = 0;
   let tickErrors = 0;
+  const errorReasons = new Map<string, number>();
   const every = Math.max(1, Math.floor(ticks / 20));
-  const worker = fork(new URL('./soak-worker.js', import.meta.url), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // SOAK_WORKER_ARGS: node flags for the promoter process alone (e.g. --cpu-prof --cpu-prof-dir=DIR).
+  const workerArgs = (process.env.SOAK_WORKER_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const worker = fork(new URL('./soak-worker.js', import.meta.url), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [...process.execArgv, ...workerArgs] });
   cleanup.push(() => {
     if (worker.exitCode === null) worker.kill('SIGKILL');
     return Promise.resolve();
@@ -194,7 +197,9 @@ try {
       const sample = sampleOf(message);
       samples.push(sample);
       canaryErrors += message.errors;
+      for (const reason of message.errorReasons) errorReasons.set(reason, (errorReasons.get(reason) ?? 0) + 1);
       if (message.tickError !== undefined) tickErrors += 1;
+      if (message.errorReasons.length > 0 && (message.tick <= 3 || message.tick % every === 0)) console.log(`tick ${message.tick}: ${message.errors} canary errors: ${message.errorReasons.join(' | ')}`);
       for (const c of message.committed) {
         decisions[c.action] = (decisions[c.action] ?? 0) + 1;
         const i = Number(c.canary.replace(/^svc/, ''));
@@ -269,6 +274,8 @@ try {
     wrongPromotions,
     canaryErrors,
     tickErrors,
+    /** distinct canary error reasons, with the number of ticks each was seen in. */
+    errorReasons: Object.fromEntries(errorReasons),
     samples: samples.filter((s, k) => k % Math.max(1, Math.floor(samples.length / 200)) === 0 || k === samples.length - 1),
   };
   await mkdir(dirname(outFile), { recursive: true });

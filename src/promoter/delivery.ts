@@ -16,6 +16,13 @@ export function pushDelivery(workspace: GitWorkspace): DeliveryPort {
       if (outcome.kind === 'refused') throw new GitPermanentError(outcome.reason, `git push origin HEAD:refs/heads/${workspace.branch}`);
       return outcome;
     },
+    // Every decision of a tick in one push (each still its own commit): see GitWorkspace.commitAllAndPush.
+    deliverAll: async (changes) => {
+      const outcome = await workspace.commitAllAndPush(changes);
+      if (outcome.kind === 'refused') throw new GitPermanentError(outcome.reason, `git push origin HEAD:refs/heads/${workspace.branch}`);
+      if (outcome.kind === 'rejected') return changes.map(() => outcome);
+      return outcome.each;
+    },
   };
 }
 

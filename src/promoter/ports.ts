@@ -76,6 +76,11 @@ export interface RepoReader {
 /** The write side: push (one commit on the branch) or pull-request (src/promoter/github.ts). */
 export interface DeliveryPort {
   deliver(change: Change): Promise<PushOutcome>;
+  /**
+   * Several changes (no two writing one file), each its own commit, delivered at once (push: one
+   * push for all); all or nothing. Outcomes in the order of `changes`.
+   */
+  deliverAll?(changes: Change[]): Promise<PushOutcome[]>;
 }
 
 export type OperationPhase = 'Running' | 'Terminating' | 'Failed' | 'Error' | 'Succeeded';

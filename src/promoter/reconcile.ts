@@ -10,7 +10,7 @@ import { applyAction } from './changes.js';
 import { actionImage, commitMessage, stepAfter, verdictSummary } from './commit-message.js';
 import { plan, type Action, type Analysis, type Gate } from './plan.js';
 import { gatedApplications, parseCanaryPolicy, policyClusters, primaryApplication, policyNameOf, writablePaths, type CanaryPolicy } from './policy.js';
-import { PartialMetricsError, type ApplicationStatusView, type ArgoPort, type CanaryTarget, type Change, type DeliveryPort, type JudgeFn, type MetricsPort, type RepoReader, type SyncInfo } from './ports.js';
+import { PartialMetricsError, type ApplicationStatusView, type ArgoPort, type CanaryTarget, type Change, type DeliveryPort, type JudgeFn, type MetricsPort, type PushOutcome, type RepoReader, type SyncInfo } from './ports.js';
 import { ParsedManifest } from './manifest-edits.js';
 import { readCanaryState, type CanaryState, type ManifestTexts } from './state.js';
 import { snapshotOf, windowPoints, type CanarySnapshot, type WindowPoint } from './snapshot.js';
@@ -535,6 +535,79 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<TickReport> {
     // yet acted on are re-read from the new HEAD instead of writing texts read before it.
     let raced = false;
     const written = new Set<string>();
+    const batch: (Decided & { change: Change })[] = [];
+    /** What one delivered decision came to. `batchTip`: it went in one push with others, whose sync is requested once for the tip. */
+    const record = async ({ observed, action, analysis, base, log }: Decided, outcome: PushOutcome, subject: string, batchTip?: string): Promise<void> => {
+      const { policy, file } = observed;
+      const name = policy.metadata.name;
+      const verdict = analysis && 'verdict' in analysis ? analysis.verdict : undefined;
+      if (outcome.kind === 'pushed') {
+        log.info({ action: action.kind, sha: outcome.sha, subject }, 'committed');
+        reports.push({ ...base, outcome: 'committed', action: action.kind, reason: subject, commit: { sha: outcome.sha, subject } });
+        head = batchTip ?? outcome.sha;
+        for (const path of writablePaths(policy)) written.add(path);
+        if (batchTip === undefined) {
+          await requestSync(deps, policy, outcome.sha, log, deps.gateTimeoutMs ?? DEFAULT_GATE_TIMEOUT_MS, [
+            { name: 'Decision', value: subject },
+            { name: 'Evidence', value: verdictSummary(verdict) },
+          ]);
+        }
+      } else if (outcome.kind === 'proposed') {
+        // Not merged yet: HEAD did not move, Argo CD has nothing new to apply, so no sync.
+        log.info({ action: action.kind, subject, url: outcome.url }, 'proposed');
+        reports.push({ ...base, outcome: 'proposed', action: action.kind, reason: `${subject}: ${outcome.reason}` });
+      } else if (outcome.kind === 'held') {
+        log[outcome.alert ? 'warn' : 'info']({ action: action.kind, reason: outcome.reason }, 'hold');
+        reports.push({ ...base, outcome: 'held', action: 'hold', reason: outcome.reason });
+      } else if (outcome.kind === 'no-op') {
+        reports.push({ ...base, outcome: 'no-op', action: action.kind, reason: 'the wanted edit is already at HEAD' });
+      } else {
+        const tries = (attempts.get(name) ?? 0) + 1;
+        attempts.set(name, tries);
+        log.warn({ reason: outcome.reason, attempt: tries }, 'push lost a race; re-reading HEAD and deciding again');
+        raced = true;
+        if (tries >= maxAttempts) {
+          reports.push({ ...base, outcome: 'raced', action: action.kind, reason: `push rejected ${tries} times (${outcome.reason}); trying again next tick` });
+        } else {
+          pending.push({ policy, file });
+        }
+      }
+    };
+    const failed = ({ action, base, log }: Decided, error: unknown): void => {
+      log.error({ action: action.kind, error: errorMessage(error) }, 'could not write the decision; holding');
+      reports.push({ ...base, outcome: 'error', action: action.kind, reason: 'could not write the decision; holding', error: errorMessage(error) });
+      raced = true; // the adapter reset the clone to the remote; re-read before acting again
+    };
+    /** Sends the batched decisions in one push; called before waiting on anything, so a slow gate never holds a decision already made. */
+    // Sync requests of the round's pushes, one after the other, off the decisions' path.
+    let syncs: Promise<void> = Promise.resolve();
+    const flush = async (): Promise<void> => {
+      if (batch.length === 0 || !deps.delivery.deliverAll) return;
+      const deliverAll = deps.delivery.deliverAll.bind(deps.delivery);
+      const notWritten = (reason: string, error?: string) => {
+        for (const { action, base, log } of batch) {
+          log.warn({ action: action.kind }, reason);
+          reports.push(error === undefined ? { ...base, outcome: 'held', action: 'hold', reason } : { ...base, outcome: 'error', action: action.kind, reason, error });
+        }
+      };
+      if (deps.mayWrite && !deps.mayWrite()) notWritten(NOT_LEADER);
+      else if (pastDeadline(deps)) notWritten('the tick deadline passed before the decision was written; the next tick decides again', 'tick deadline passed');
+      else {
+        try {
+          const outcomes = await deliverAll(batch.map((b) => b.change));
+          const tip = outcomes.map((o) => (o.kind === 'pushed' ? o.sha : undefined)).filter((sha): sha is string => sha !== undefined).at(-1);
+          for (const [i, item] of batch.entries()) {
+            const outcome = outcomes[i];
+            if (outcome) await record(item, outcome, item.change.message.split('\n')[0] ?? '', tip);
+          }
+          const synced = batch.filter((_, i) => outcomes[i]?.kind === 'pushed');
+          if (tip !== undefined) syncs = syncs.then(() => requestSyncs(deps, synced, tip, logger, deps.gateTimeoutMs ?? DEFAULT_GATE_TIMEOUT_MS));
+        } catch (error) {
+          for (const item of batch) failed(item, error);
+        }
+      }
+      batch.length = 0;
+    };
     for (const { observed, gate: pendingGateOf } of round) {
       const { policy, state, file } = observed;
       const name = policy.metadata.name;
@@ -560,6 +633,7 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<TickReport> {
       if (isStatisticalRollback(analysis)) {
         gate = pendingGateOf.settled ?? { ready: false, degraded: false, reason: 'Argo CD not consulted: a statistical rollback does not wait for it' };
       } else {
+        if (pendingGateOf.settled === undefined) await flush();
         try {
           gate = await beforeDeadline(deps, pendingGateOf.promise, 'Argo CD');
         } catch (error) {
@@ -589,43 +663,22 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<TickReport> {
         reports.push({ ...base, outcome: 'error', action: action.kind, reason: 'the tick deadline passed before the decision was written; the next tick decides again', error: 'tick deadline passed' });
         continue;
       }
+      const item: Decided = { observed, action, analysis, base, log };
+      if (deps.delivery.deliverAll) {
+        // Push delivery: every decision of the round is its own commit, all sent in one push below.
+        batch.push({ ...item, change: changeFor(deps, observed, action, analysis) });
+        for (const path of writablePaths(policy)) written.add(path);
+        continue;
+      }
       try {
         const { outcome, subject } = await act(deps, observed, action, analysis);
-        if (outcome.kind === 'pushed') {
-          log.info({ action: action.kind, sha: outcome.sha, subject }, 'committed');
-          reports.push({ ...base, outcome: 'committed', action: action.kind, reason: subject, commit: { sha: outcome.sha, subject } });
-          head = outcome.sha;
-          for (const path of writablePaths(policy)) written.add(path);
-          await requestSync(deps, policy, outcome.sha, log, deps.gateTimeoutMs ?? DEFAULT_GATE_TIMEOUT_MS, [
-            { name: 'Decision', value: subject },
-            { name: 'Evidence', value: verdictSummary(verdict) },
-          ]);
-        } else if (outcome.kind === 'proposed') {
-          // Not merged yet: HEAD did not move, Argo CD has nothing new to apply, so no sync.
-          log.info({ action: action.kind, subject, url: outcome.url }, 'proposed');
-          reports.push({ ...base, outcome: 'proposed', action: action.kind, reason: `${subject}: ${outcome.reason}` });
-        } else if (outcome.kind === 'held') {
-          log[outcome.alert ? 'warn' : 'info']({ action: action.kind, reason: outcome.reason }, 'hold');
-          reports.push({ ...base, outcome: 'held', action: 'hold', reason: outcome.reason });
-        } else if (outcome.kind === 'no-op') {
-          reports.push({ ...base, outcome: 'no-op', action: action.kind, reason: 'the wanted edit is already at HEAD' });
-        } else {
-          const tries = (attempts.get(name) ?? 0) + 1;
-          attempts.set(name, tries);
-          log.warn({ reason: outcome.reason, attempt: tries }, 'push lost a race; re-reading HEAD and deciding again');
-          raced = true;
-          if (tries >= maxAttempts) {
-            reports.push({ ...base, outcome: 'raced', action: action.kind, reason: `push rejected ${tries} times (${outcome.reason}); trying again next tick` });
-          } else {
-            pending.push({ policy, file });
-          }
-        }
+        await record(item, outcome, subject);
       } catch (error) {
-        log.error({ action: action.kind, error: errorMessage(error) }, 'could not write the decision; holding');
-        reports.push({ ...base, outcome: 'error', action: action.kind, reason: 'could not write the decision; holding', error: errorMessage(error) });
-        raced = true; // the adapter reset the clone to the remote; re-read before acting again
+        failed(item, error);
       }
     }
+    await flush();
+    await syncs;
     if (raced) {
       try {
         head = await beforeDeadline(deps, deps.git.refresh(), 'git');
@@ -639,20 +692,56 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<TickReport> {
   return { head, at, canaries: reports };
 }
 
-async function requestSync(deps: ReconcileDeps, policy: CanaryPolicy, sha: string, log: Logger, timeoutMs: number, info: SyncInfo[]): Promise<void> {
-  const namespace = policy.spec.argocd.namespace;
-  for (const application of gatedApplications(policy)) {
-    if (deps.mayWrite && !deps.mayWrite()) {
-      log.warn({ application, sha }, `sync not requested: ${NOT_LEADER}; Argo CD picks the commit up by polling`);
-      return;
-    }
-    try {
-      // Bounded: a hanging sync request must not hold the next canary's rollback.
-      const result = await within(deps.argo.requestSync(application, namespace, sha, info), Math.min(timeoutMs, Math.max(0, (deps.deadlineAt ?? Infinity) - Date.now())), () => new TransientError(`no answer within ${timeoutMs} ms`));
-      log.info({ application, sha, result }, 'sync requested');
-    } catch (error) {
-      // Argo CD still picks the commit up by polling; the next tick waits for it either way.
-      log.warn({ application, sha, error: errorMessage(error) }, 'sync request failed; Argo CD will pick the commit up by polling');
+/** A decision about to be delivered, with what its report says. */
+interface Decided {
+  observed: Observed;
+  action: Exclude<Action, { kind: 'hold' }>;
+  analysis: JudgedAnalysis | undefined;
+  base: Omit<CanaryReport, 'outcome' | 'reason'>;
+  log: Logger;
+}
+
+/**
+ * After one push of several decisions: one sync request per Application, for the tip (it contains
+ * every decision), at once. Argo CD runs one operation per Application anyway: a request per
+ * decision would find the first one running.
+ */
+async function requestSyncs(deps: ReconcileDeps, items: readonly (Decided & { change: Change })[], tip: string, log: Logger, timeoutMs: number): Promise<void> {
+  const byApplication = new Map<string, { namespace: string; application: string; subjects: string[] }>();
+  for (const { observed, change } of items) {
+    const namespace = observed.policy.spec.argocd.namespace;
+    for (const application of gatedApplications(observed.policy)) {
+      const key = `${namespace}/${application}`;
+      const entry = byApplication.get(key) ?? { namespace, application, subjects: [] };
+      entry.subjects.push(change.message.split('\n')[0] ?? '');
+      byApplication.set(key, entry);
     }
   }
+  await Promise.all(
+    [...byApplication.values()].map(({ namespace, application, subjects }) =>
+      requestSyncOf(deps, application, namespace, tip, log, timeoutMs, [
+        { name: 'Decision', value: subjects.length === 1 ? (subjects[0] ?? '') : `${subjects.length} decisions: ${subjects.join('; ')}`.slice(0, 1000) },
+      ]),
+    ),
+  );
+}
+
+/** One bounded sync request; a failure is logged (Argo CD polls anyway), never thrown. */
+async function requestSyncOf(deps: ReconcileDeps, application: string, namespace: string, sha: string, log: Logger, timeoutMs: number, info: SyncInfo[]): Promise<void> {
+  if (deps.mayWrite && !deps.mayWrite()) {
+    log.warn({ application, sha }, `sync not requested: ${NOT_LEADER}; Argo CD picks the commit up by polling`);
+    return;
+  }
+  try {
+    const result = await within(deps.argo.requestSync(application, namespace, sha, info), Math.min(timeoutMs, Math.max(0, (deps.deadlineAt ?? Infinity) - Date.now())), () => new TransientError(`no answer within ${timeoutMs} ms`));
+    log.info({ application, sha, result }, 'sync requested');
+  } catch (error) {
+    // Argo CD still picks the commit up by polling; the next tick waits for it either way.
+    log.warn({ application, sha, error: errorMessage(error) }, 'sync request failed; Argo CD will pick the commit up by polling');
+  }
+}
+
+async function requestSync(deps: ReconcileDeps, policy: CanaryPolicy, sha: string, log: Logger, timeoutMs: number, info: SyncInfo[]): Promise<void> {
+  // One after the other, each bounded: a hanging sync request must not hold the next canary's rollback.
+  for (const application of gatedApplications(policy)) await requestSyncOf(deps, application, policy.spec.argocd.namespace, sha, log, timeoutMs, info);
 }

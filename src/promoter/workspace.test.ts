@@ -284,6 +284,29 @@ describe('one weight change in few git processes (issue 12 item 4)', () => {
     expect(await workspace.containsAll('1'.repeat(40), [a])).toBe('unknown');
   });
 
+  it('sends several decisions as their own commits in one push, skips a no-op, and loses a race as a whole', async () => {
+    await commitToRemote(remoteDir, { 'gitops/c1.yaml': 'weight: 0\n', 'gitops/c2.yaml': 'weight: 0\n', 'gitops/c3.yaml': 'weight: 5\n' }, 'three canaries');
+    const workspace = await GitWorkspace.open(options('clone'));
+    const change = (i: number, weight: number) => ({ files: { [`gitops/c${i}.yaml`]: `weight: ${weight}\n` }, message: `c${i}: -> ${weight}%`, allowedPaths: [`gitops/c${i}.yaml`] });
+    const outcome = await workspace.commitAllAndPush([change(1, 10), change(3, 5), change(2, 50)]);
+    expect(outcome.kind).toBe('pushed-all');
+    const each = outcome.kind === 'pushed-all' ? outcome.each : [];
+    expect(each.map((o) => o.kind)).toEqual(['pushed', 'no-op', 'pushed']);
+    expect(await remoteGit('log', '--format=%s', '-3', 'main')).toBe('c2: -> 50%\nc1: -> 10%\nthree canaries');
+    expect(await remoteGit('rev-parse', 'main')).toBe(each[2]?.sha);
+    expect(await remoteGit('rev-parse', 'main~1')).toBe(each[0]?.sha);
+    expect(await remoteGit('show', 'main:gitops/c1.yaml')).toBe('weight: 10');
+    expect(await workspace.readFile('gitops/c2.yaml')).toBe('weight: 50\n');
+    // Two writers of one file in one push are refused before anything is written.
+    await expect(workspace.commitAllAndPush([change(1, 50), change(1, 100)])).rejects.toThrow(/two changes of one push write gitops\/c1.yaml/);
+    // Someone else pushed: the whole batch is rejected, nothing of it lands.
+    await commitToRemote(remoteDir, { 'gitops/other.yaml': 'x: 1\n' }, 'a person');
+    const raced = await workspace.commitAllAndPush([change(1, 50), change(2, 100)]);
+    expect(raced.kind).toBe('rejected');
+    expect(await remoteGit('log', '--format=%s', '-1', 'main')).toBe('a person');
+    expect(await remoteGit('show', 'main:gitops/c1.yaml')).toBe('weight: 10');
+  });
+
   it('50 canaries stepping at once from 5 clones all land, none lost or doubled', async () => {
     const files = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`gitops/canaries/c${i}.yaml`, 'weight: 0\n']));
     await commitToRemote(remoteDir, files, 'Fifty canaries at 0 %');
