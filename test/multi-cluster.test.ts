@@ -213,8 +213,10 @@ describe('a canary in two clusters, metrics told apart by a cluster label on one
       passedWhileWaiting = report?.verdict?.decision === 'promote';
       if (passedWhileWaiting) {
         expect(report?.verdict?.clusters?.map((c) => [c.cluster, c.decision])).toEqual([['east', 'promote'], ['west', 'promote']]);
-        // East has long applied the step; only west holds it.
-        expect(report?.reason).not.toMatch(/docuthinker-(mesh|apps)-east/);
+        // East has long applied the step; only west holds it. East may at most show the sync the
+        // promoter just asked for still running (as a real Argo CD does for a moment); it never
+        // waits on east's revision.
+        expect(report?.reason).not.toMatch(/docuthinker-(mesh|apps)-east: (?!a sync operation is in progress)/);
       }
       await sleep(1000);
     }

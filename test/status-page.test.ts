@@ -11,7 +11,7 @@ let demo: StatusDemo;
 let browser: Chromium;
 
 beforeAll(async () => {
-  demo = await startStatusDemo({ logger: silentLogger() });
+  demo = await startStatusDemo({ logger: silentLogger(), stopAt10: true });
   // start at 5 %, then promoted to 10 %: windows, decision markers and history to draw.
   await demo.tickUntilWeight(10, 60);
   await demo.tick();

@@ -29,9 +29,9 @@ export interface EnvironmentOptions {
   /** how an image behaves; default: tags containing "bad" fail 2 % of requests, others 0.5 %. */
   behaviour?: (service: string, image: string) => ArmBehaviour;
   seed?: number;
-  /** the analysis interval and minimum dwell per step written into the demo policy (seconds). */
+  /** the analysis interval and minimum dwell per step written into the demo policy (seconds): one for all steps, or one per step. */
   intervalSeconds?: number;
-  minDwellSeconds?: number;
+  minDwellSeconds?: number | readonly number[];
   /** more promoter config (e.g. pull-request delivery) and env, given the seeded remote; started before the promoter. */
   beforePromoter?: (remoteDir: string) => Promise<{ config?: Record<string, unknown>; env?: Record<string, string>; close?: () => Promise<void> }>;
 }
@@ -40,13 +40,15 @@ export const defaultBehaviour = (_service: string, image: string): ArmBehaviour 
   image.includes('bad') ? { errorRate: 0.02, latencyMedianMs: 60, latencySigma: 0.7 } : { errorRate: 0.005, latencyMedianMs: 60, latencySigma: 0.7 };
 
 /** The demo policy: the repository's own, with intervals short enough for minutes instead of hours. */
-export function fastPolicyText(text: string, intervalSeconds: number, minDwellSeconds: number): string {
+export function fastPolicyText(text: string, intervalSeconds: number, minDwellSeconds: number | readonly number[]): string {
+  // One dwell for every step, or one per step (5, 10, 50, 100 %).
+  const dwells = typeof minDwellSeconds === 'number' ? [minDwellSeconds, minDwellSeconds, minDwellSeconds, minDwellSeconds] : minDwellSeconds;
   const doc = parseDocument(text);
   doc.setIn(['spec', 'analysis', 'interval'], `${intervalSeconds}s`);
   doc.setIn(['spec', 'analysis', 'noTrafficTimeout'], `${intervalSeconds * 10}s`);
   doc.setIn(
     ['spec', 'steps'],
-    doc.createNode([5, 10, 50, 100].map((weight) => ({ weight, minDwell: `${minDwellSeconds}s`, maxDwell: `${minDwellSeconds * 20}s` }))),
+    doc.createNode([5, 10, 50, 100].map((weight, i) => ({ weight, minDwell: `${dwells[i] ?? 6}s`, maxDwell: `${(dwells[i] ?? 6) * 20}s` }))),
   );
   return doc.toString();
 }

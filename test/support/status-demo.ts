@@ -20,8 +20,12 @@ export interface StatusDemo {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-export async function startStatusDemo(options: { logger: Logger; image?: string }): Promise<StatusDemo> {
-  const env = await Environment.start({ logger: options.logger, intervalSeconds: 2, minDwellSeconds: 6 });
+/**
+ * `stopAt10`: the 10 % step dwells an hour, for the page tests, which tick again after reaching it:
+ * on a loaded machine a 6 s dwell let one of those ticks promote to 50 % between two reads of the page.
+ */
+export async function startStatusDemo(options: { logger: Logger; image?: string; stopAt10?: boolean }): Promise<StatusDemo> {
+  const env = await Environment.start({ logger: options.logger, intervalSeconds: 2, minDwellSeconds: options.stopAt10 ? [6, 3600, 6, 6] : 6 });
   try {
     const record = newRunRecord();
     const server = await startStatusServer(
