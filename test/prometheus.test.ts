@@ -237,7 +237,13 @@ describe('fetchWindows against a real Prometheus scraping the mesh simulator', (
     const appliedAt = Date.now() / 1000;
     expect(mesh.applied().services.backend).toMatchObject({ stableWeight: 50, canaryWeight: 50 });
     expect(synced).toContainEqual(['docuthinker-mesh', sha, 'Healthy']);
-    await delay(3_000);
+    // Enough traffic after the change (the first second or two are not counted below), counted rather
+    // than timed: on a loaded machine 3 s of the
+    // simulator at 400 rps once left only 330 requests to count.
+    const servedAt = (): number => mesh.totals().backend!.canary.requests + mesh.totals().backend!.stable.requests;
+    const before = servedAt();
+    await delay(2_000);
+    await waitFor('2000 requests after the weight change', () => servedAt() - before >= 2000, 30_000);
     await quiesce(mesh, client);
     const windows = (await fetchWindows(client, [target], range())).get('backend')!;
     const totals = mesh.totals().backend!;
