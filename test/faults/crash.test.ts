@@ -263,8 +263,7 @@ async function round(lane: Lane, index: number, kills: number, random: Random, l
   return { lane: lane.index, round: index, histories, images, converged: done, seconds };
 }
 
-// Off in the default run until it is fast enough for .ci/run; `npm run faults:crash` runs it.
-describe.runIf(process.env.CRASH_SUITE === '1')('fault suite: crash consistency', () => {
+describe('fault suite: crash consistency', () => {
   beforeAll(async () => {
     if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build first (npm run build, or scripts/setup.sh)`);
     dir = await mkdtemp(join(tmpdir(), 'faults-crash-'));
