@@ -14,14 +14,11 @@ import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { silentLogger } from '../src/logger.js';
 import { setImage } from '../src/promoter/manifest-edits.js';
-import { parseCanaryPolicy, type CanaryPolicy } from '../src/promoter/policy.js';
 import { GitWorkspace } from '../src/promoter/workspace.js';
 import { repoRoot } from '../src/schemas/registry.js';
-import { fastPolicyText } from '../test/support/environment.js';
-import { startFakeArgoCd } from '../test/support/fake-argocd.js';
-import { cleanGitEnv, createSeededRemote } from '../test/support/git-remote.js';
-import { startMeshSimulator } from '../test/support/mesh-simulator.js';
-import { startPrometheus } from '../test/support/prometheus.js';
+import { defaultBehaviour, fastPolicyText } from '../test/support/environment.js';
+import { cleanGitEnv } from '../test/support/git-remote.js';
+import { startMeshStack, TEMPLATE } from './mesh-stack.js';
 import type { SoakTickMessage, SoakWorkerStart } from './soak-worker.js';
 
 const { values } = parseArgs({
@@ -45,12 +42,6 @@ if (![canaries, ticks, gapMs, rps, minutes ?? 1].every((n) => Number.isFinite(n)
   process.exit(2);
 }
 
-const TEMPLATE = {
-  policy: 'gitops/apps/backend/canary.yaml',
-  vs: 'gitops/istio/traffic-management/virtualservices/backend.yaml',
-  stable: 'gitops/apps/backend/base/deployment-stable.yaml',
-  canary: 'gitops/apps/backend/base/deployment-canary.yaml',
-};
 const nameOf = (i: number) => `svc${i}`;
 const canaryFile = (name: string) => TEMPLATE.canary.replaceAll('backend', name);
 /** Image v of canary i; every fourth one is bad (2 % 5xx against 0.5 %), and the mesh behaves so. */
@@ -116,30 +107,16 @@ try {
   console.log(`soak: ${canaries} canaries, ${ticks} ticks, ${gapMs} ms between ticks, ${rps} requests/s per service; setting up in ${dir}`);
   const tree = join(dir, 'tree');
   await writeTree(tree);
-  const { remoteDir } = await createSeededRemote({ dir, seedFrom: ['gitops'], sourceRoot: tree });
-  const policies: CanaryPolicy[] = [];
-  for (let i = 1; i <= canaries; i++) {
-    const file = TEMPLATE.policy.replaceAll('backend', nameOf(i));
-    policies.push(parseCanaryPolicy(await readFile(join(tree, file), 'utf8'), file));
-  }
-  const argo = await startFakeArgoCd({
-    applications: [
-      { name: 'docuthinker-mesh', repoURL: remoteDir, path: 'gitops/istio' },
-      { name: 'docuthinker-apps', repoURL: remoteDir, path: 'gitops/apps' },
-    ],
-  });
-  cleanup.push(() => argo.close());
-  const mesh = await startMeshSimulator({
-    remoteDir,
-    policies,
+  // Images with "bad" in their tag fail 2 % of requests against 0.5 % (the demo's behaviour).
+  const { remoteDir, argo, prometheus } = await startMeshStack({
+    dir,
+    tree,
+    names: Array.from({ length: canaries }, (_, k) => nameOf(k + 1)),
     requestsPerSecond: rps,
-    behaviour: (_service, image) => (image.includes('bad') ? { errorRate: 0.02, latencyMedianMs: 60, latencySigma: 0.7 } : { errorRate: 0.005, latencyMedianMs: 60, latencySigma: 0.7 }),
-    argo,
+    behaviour: defaultBehaviour,
     seed: 11,
+    cleanup,
   });
-  cleanup.push(() => mesh.close());
-  const prometheus = await startPrometheus({ targets: [mesh.target], scrapeIntervalSeconds: 1 });
-  cleanup.push(() => prometheus.stop());
   await sleep(3000); // a few scrapes before the first canary starts
 
   // CI: lands the next image of every canary whose rollout ended (finalized or rolled back).

@@ -14,24 +14,15 @@ import { fetchWindows } from '../src/analysis/windows.js';
 import { silentLogger } from '../src/logger.js';
 import { createPromoter } from '../src/promoter/app.js';
 import { parsePromoterConfig } from '../src/promoter/config.js';
-import { parseCanaryPolicy, type CanaryPolicy } from '../src/promoter/policy.js';
 import type { CanaryTarget } from '../src/promoter/ports.js';
 import { repoRoot } from '../src/schemas/registry.js';
 import { fastPolicyText } from '../test/support/environment.js';
-import { startFakeArgoCd } from '../test/support/fake-argocd.js';
-import { cleanGitEnv, commitToRemote, createSeededRemote } from '../test/support/git-remote.js';
-import { startMeshSimulator } from '../test/support/mesh-simulator.js';
-import { startPrometheus } from '../test/support/prometheus.js';
+import { cleanGitEnv, commitToRemote } from '../test/support/git-remote.js';
+import { startMeshStack, TEMPLATE } from './mesh-stack.js';
 
 const { values } = parseArgs({ options: { sizes: { type: 'string', default: '1,10,50' }, rounds: { type: 'string', default: '5' } } });
 const sizes = (values.sizes ?? '1,10,50').split(',').map(Number);
 const rounds = Number(values.rounds ?? 5);
-const TEMPLATE = {
-  policy: 'gitops/apps/backend/canary.yaml',
-  vs: 'gitops/istio/traffic-management/virtualservices/backend.yaml',
-  stable: 'gitops/apps/backend/base/deployment-stable.yaml',
-  canary: 'gitops/apps/backend/base/deployment-canary.yaml',
-};
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 
@@ -74,24 +65,16 @@ async function measure(n: number): Promise<{ batched: number; perCanary: number;
   try {
     const startedAt = new Date(Date.now() - 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
     await writeTree(tree, n, startedAt);
-    const { remoteDir } = await createSeededRemote({ dir, seedFrom: ['gitops'], sourceRoot: tree });
-    await commitToRemote(remoteDir, { 'README.md': 'bench\n' }, 'bench: marker');
-    const policies: CanaryPolicy[] = [];
-    for (let i = 1; i <= n; i++) {
-      const file = TEMPLATE.policy.replaceAll('backend', `svc${i}`);
-      policies.push(parseCanaryPolicy(await readFile(join(tree, file), 'utf8'), file));
-    }
-    const argo = await startFakeArgoCd({
-      applications: [
-        { name: 'docuthinker-mesh', repoURL: remoteDir, path: 'gitops/istio' },
-        { name: 'docuthinker-apps', repoURL: remoteDir, path: 'gitops/apps' },
-      ],
+    const { remoteDir, policies, argo, prometheus } = await startMeshStack({
+      dir,
+      tree,
+      names: Array.from({ length: n }, (_, k) => `svc${k + 1}`),
+      requestsPerSecond: 2000,
+      behaviour: () => ({ errorRate: 0.005, latencyMedianMs: 60 }),
+      seed: 7,
+      cleanup,
+      afterSeed: (remote) => commitToRemote(remote, { 'README.md': 'bench\n' }, 'bench: marker'),
     });
-    cleanup.push(() => argo.close());
-    const mesh = await startMeshSimulator({ remoteDir, policies, requestsPerSecond: 2000, behaviour: () => ({ errorRate: 0.005, latencyMedianMs: 60 }), argo, seed: 7 });
-    cleanup.push(() => mesh.close());
-    const prometheus = await startPrometheus({ targets: [mesh.target], scrapeIntervalSeconds: 1 });
-    cleanup.push(() => prometheus.stop());
     await sleep(12_000); // a few windows of history
 
     const client = createPrometheusClient({ baseUrl: prometheus.url, timeoutMs: 30_000 });
