@@ -1,20 +1,12 @@
 // Combining a multi-cluster canary's per-cluster verdicts: a table of who rolls back, holds and passes.
 import { describe, expect, it } from 'vitest';
 import { combineClusterVerdicts, type ClusterAnalysis } from './clusters.js';
-import type { Decision, Evidence, RollbackCause, Verdict } from './types.js';
+import type { Decision, RollbackCause, Verdict } from './types.js';
+import { sampleEvidence } from '../../test/support/canary-state.js';
 
-const evidence = (canaryErrors: number): Evidence => ({
-  windows: 6,
-  stepWindows: 6,
-  stepSeconds: 360,
-  canary: { requests: 600, errors: canaryErrors, errorRate: canaryErrors / 600, p99Ms: 210 },
-  stable: { requests: 11400, errors: 57, errorRate: 0.005, p99Ms: 205 },
-  metrics: [],
-  guards: [],
-});
 
 const judged = (cluster: string, decision: Decision, cause?: RollbackCause): ClusterAnalysis => {
-  const verdict: Verdict = { decision, reason: `${cluster} says ${decision}.`, evidence: evidence(decision === 'rollback' ? 60 : 3), ...(cause ? { cause } : {}) };
+  const verdict: Verdict = { decision, reason: `${cluster} says ${decision}.`, evidence: sampleEvidence(decision === 'rollback' ? 60 : 3), ...(cause ? { cause } : {}) };
   return { cluster, verdict };
 };
 const down = (cluster: string): ClusterAnalysis => ({ cluster, unavailable: `${cluster}'s Prometheus is down` });

@@ -108,36 +108,26 @@ export function parseManifestText(text: string, file: string, repoPath: string):
   } catch (error) {
     return { documents, findings: [{ file, line: 1, path: '', code: 'DT0001', severity: 'error', message: errorMessage(error) }] };
   }
+  /** A YAML syntax finding (DT0001) at a line and column of document `doc`. */
+  const yamlError = (doc: number, pos: { line: number; col: number }, message: string): Finding => ({
+    file,
+    line: pos.line,
+    column: pos.col,
+    doc,
+    path: '',
+    code: 'DT0001',
+    severity: 'error',
+    message: `YAML: ${message}`,
+  });
   parsed.forEach((doc, index) => {
     if (doc.errors.length > 0) {
-      for (const e of doc.errors) {
-        const pos = e.linePos?.[0] ?? lineCounter.linePos(e.pos[0]);
-        findings.push({
-          file,
-          line: pos.line,
-          column: pos.col,
-          doc: index,
-          path: '',
-          code: 'DT0001',
-          severity: 'error',
-          message: `YAML: ${e.message.split('\n')[0] ?? e.message}`,
-        });
-      }
+      for (const e of doc.errors) findings.push(yamlError(index, e.linePos?.[0] ?? lineCounter.linePos(e.pos[0]), e.message.split('\n')[0] ?? e.message));
       return;
     }
     const duplicate = findDuplicateKey(doc);
     if (duplicate) {
       const pos = lineCounter.linePos(duplicate.offset);
-      findings.push({
-        file,
-        line: pos.line,
-        column: pos.col,
-        doc: index,
-        path: '',
-        code: 'DT0001',
-        severity: 'error',
-        message: `YAML: Map keys must be unique at line ${pos.line}, column ${pos.col} (key "${duplicate.key.slice(0, 100)}")`,
-      });
+      findings.push(yamlError(index, pos, `Map keys must be unique at line ${pos.line}, column ${pos.col} (key "${duplicate.key.slice(0, 100)}")`));
       return;
     }
     let body: unknown;
