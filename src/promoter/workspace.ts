@@ -693,10 +693,14 @@ export class GitWorkspace implements RepoReader {
         ...extra,
       });
     try {
-      return await run();
+      try {
+        return await run();
+      } catch (error) {
+        // Commands are serialised, so a lock nobody live holds was left by a killed git: remove it, once.
+        if (isLockFailure(error) && this.#clearStaleLocks(args[0] ?? 'git')) return await run();
+        throw error;
+      }
     } catch (error) {
-      // Commands are serialised, so a lock nobody live holds was left by a killed git: remove it, once.
-      if (isLockFailure(error) && this.#clearStaleLocks(args[0] ?? 'git')) return run();
       // A failed git may mean a damaged clone (lost objects, a torn pack): the next refresh must not
       // trust it, so it fetches (which fetches missing objects again) and checks out instead of
       // taking the remote's unchanged tip as proof that the clone still holds it.
