@@ -1,7 +1,7 @@
 // The summed window read: the PromQL it sends (grouping labels, edges, the integrity check), the
 // differencing of the sums in memory, and the fall back to raw series for groups whose sums are not exact.
 import { describe, expect, it } from 'vitest';
-import { CLASS_LABEL, groupIntegrityQuery, groupKeyLabels, groupTargets, summedBucketsQuery, summedRequestsQuery, type CanaryTarget } from './istio-queries.js';
+import { groupIntegrityQuery, groupKeyLabels, groupTargets, summedBucketsQuery, summedRequestsQuery, type CanaryTarget } from './istio-queries.js';
 import type { InstantSample, PrometheusClient, RangeSeries } from './prometheus.js';
 import { prometheusSelectorSchema } from './settings.js';
 import { fetchWindows, fetchWindowsPerSeries } from './windows.js';
@@ -14,12 +14,11 @@ const quiet: CanaryTarget = { name: 'quiet', service: 'quiet', namespace: 'prod'
 describe('summed queries', () => {
   const group = groupTargets([backend, frontend])[0]!;
 
-  it('sum every canary of the group by service, namespace and arm, 5xx told apart by label_replace', () => {
+  it('sum every canary of the group by service, namespace, arm and response code', () => {
     expect(groupKeyLabels(group)).toEqual(['destination_service_name', 'destination_workload_namespace', 'destination_canonical_revision']);
     const query = summedRequestsQuery(group);
-    expect(query).toMatch(/^sum by \(destination_service_name, destination_workload_namespace, destination_canonical_revision, promoter_class\) \(label_replace\(istio_requests_total\{/);
+    expect(query).toMatch(/^sum by \(destination_service_name, destination_workload_namespace, destination_canonical_revision, response_code\) \(istio_requests_total\{/);
     expect(query).toContain('destination_service_name=~"backend|frontend"');
-    expect(query).toContain(`"${CLASS_LABEL}", "5xx", "response_code", "5[0-9][0-9]")`);
   });
 
   it('ask only for the edges given, every spelling of them, and +Inf', () => {
@@ -30,7 +29,7 @@ describe('summed queries', () => {
 
   it('check exactness with range functions and aggregations only: series seen, resets, non-finite samples', () => {
     expect(groupIntegrityQuery('m{a="b"}', ['s', 'n'], 360)).toBe(
-      'sum by (s, n) (resets(m{a="b"}[360s])) + count by (s, n) (resets(m{a="b"}[360s])) + 0 * sum by (s, n) (sum_over_time(m{a="b"}[360s])) - count by (s, n) (m{a="b"})',
+      '(sum by (s, n) (resets(m{a="b"}[360s])) + count by (s, n) (resets(m{a="b"}[360s])) + 0 * sum by (s, n) (sum_over_time(m{a="b"}[360s])) - count by (s, n) (m{a="b"})) != 0',
     );
   });
 
@@ -71,33 +70,35 @@ function evaluatingClient(series: Raw[]): PrometheusClient & { queries: string[]
       queries.push(query);
       const chosen = series.filter((s) => matches(query, s));
       const at = (s: Raw, j: number) => s.values[j];
-      if (query.startsWith('sum by') && query.includes('resets(')) {
+      if (query.startsWith('(sum by') && query.includes('resets(')) {
+        // the histogram's check reads only its +Inf buckets
+        const checked = chosen.filter((s) => s.labels.le === undefined || s.labels.le === '+Inf');
         const groups = new Map<string, RangeSeries>();
-        for (const s of chosen) {
+        for (const s of checked) {
           const g = groups.get(keyOf(s.labels)) ?? { labels: { ...s.labels }, points: [] };
           groups.set(keyOf(s.labels), g);
         }
         for (const [key, g] of groups) {
           g.points = GRID.flatMap((time, j) => {
-            const members = chosen.filter((s) => keyOf(s.labels) === key);
+            const members = checked.filter((s) => keyOf(s.labels) === key);
             const seen = members.filter((s) => at(s, j) !== undefined || (j > 0 && at(s, j - 1) !== undefined));
             const resets = seen.filter((s) => j > 0 && at(s, j) !== undefined && at(s, j - 1) !== undefined && at(s, j)! < at(s, j - 1)!).length;
             const nonFinite = seen.some((s) => [at(s, j), j > 0 ? at(s, j - 1) : undefined].some((v) => v !== undefined && !Number.isFinite(v)));
             const integral = members.filter((s) => at(s, j) !== undefined && Number.isFinite(at(s, j)) && at(s, j)! % 1 === 0).length;
             if (seen.length === 0 || integral === 0) return [];
-            return [{ time, value: nonFinite ? Number.NaN : seen.length + resets - integral }];
+            const value = nonFinite ? Number.NaN : seen.length + resets - integral;
+            return value === 0 ? [] : [{ time, value }]; // `!= 0`
           });
         }
         return Promise.resolve([...groups.values()].filter((g) => g.points.length > 0));
       }
       if (query.startsWith('sum by')) {
-        const by = (s: Raw) => (s.labels.le !== undefined ? `${keyOf(s.labels)}/${s.labels.le}` : `${keyOf(s.labels)}/${/^5/.test(s.labels.response_code ?? '') ? '5xx' : ''}`);
+        const by = (s: Raw) => (s.labels.le !== undefined ? `${keyOf(s.labels)}/${s.labels.le}` : `${keyOf(s.labels)}/${s.labels.response_code ?? ''}`);
         const groups = new Map<string, Raw[]>();
         for (const s of chosen) groups.set(by(s), [...(groups.get(by(s)) ?? []), s]);
         return Promise.resolve(
           [...groups.values()].map((members) => {
-            const { response_code: code, ...labels } = members[0]!.labels;
-            if (code !== undefined && /^5/.test(code)) labels[CLASS_LABEL] = '5xx';
+            const { pod: _pod, ...labels } = members[0]!.labels;
             return {
               labels,
               points: GRID.flatMap((time, j) => {
@@ -129,7 +130,7 @@ describe('fetchWindows (summed)', () => {
     const client = evaluatingClient([...healthy('backend'), ...healthy('frontend')]);
     const summed = await fetchWindows(client, [backend, frontend, quiet], range);
     expect(client.queries).toHaveLength(4);
-    expect(client.queries.every((q) => q.startsWith('sum by'))).toBe(true);
+    expect(client.queries.every((q) => /^\(?sum by/.test(q))).toBe(true);
     const reference = await fetchWindowsPerSeries(evaluatingClient([...healthy('backend'), ...healthy('frontend')]), [backend, frontend, quiet], range);
     expect(summed).toEqual(reference);
     expect(summed.get('backend')?.map((w) => [w.canary.requests, w.canary.errors])).toEqual([
@@ -153,7 +154,7 @@ describe('fetchWindows (summed)', () => {
       const client = evaluatingClient(series);
       const summed = await fetchWindows(client, [backend, frontend], range);
       expect(summed, name).toEqual(await fetchWindowsPerSeries(evaluatingClient(series), [backend, frontend], range));
-      const perSeries = client.queries.filter((q) => !q.startsWith('sum by'));
+      const perSeries = client.queries.filter((q) => !/^\(?sum by/.test(q));
       expect(perSeries.length, name).toBeGreaterThan(0);
       expect(perSeries.every((q) => q.includes('destination_service_name="backend"')), name).toBe(true);
     }

@@ -1,7 +1,7 @@
 // Stable's latency histogram before a canary started: the arm-blind distribution the judge
 // chooses its slow-request edges from. Raw counters differenced over the span, like a window, so
 // Prometheus and VictoriaMetrics give the same counts; two instant queries for every start time.
-import { clusterLabelOf, groupIntegrityQuery, groupKeyLabels, groupTargets, latencyBucketsQuery, parseLe, summedBucketsQuery, type CanaryTarget, type TargetGroup } from './istio-queries.js';
+import { clusterLabelOf, groupIntegrityQuery, groupKeyLabels, groupTargets, histogramWitnessQuery, parseLe, summedBucketsQuery, type CanaryTarget, type TargetGroup } from './istio-queries.js';
 import type { InstantSample, PrometheusClient, RangeSeries } from './prometheus.js';
 import type { LatencyCounts } from './types.js';
 import { DEFAULT_LOOKBACK_SECONDS, fetchWindowsPerSeries, inexactGroups, summedPerWindow } from './windows.js';
@@ -35,7 +35,7 @@ function spanQuery(batches: readonly Batch[], seconds: number, latencyBucketsMs:
     const stable = stableOnly(group);
     [at - seconds, at].forEach((time, end) => {
       const expr = check
-        ? groupIntegrityQuery(latencyBucketsQuery(stable, latencyBucketsMs), groupKeyLabels(stable), seconds + DEFAULT_LOOKBACK_SECONDS, atTime(time))
+        ? groupIntegrityQuery(histogramWitnessQuery(stable), groupKeyLabels(stable), seconds + DEFAULT_LOOKBACK_SECONDS, atTime(time))
         : summedBucketsQuery(stable, latencyBucketsMs, atTime(time));
       parts.push(`label_replace(${expr}, "${POINT_LABEL}", "${i}:${end}", "", "")`);
     });

@@ -182,9 +182,6 @@ export function groupingLabels(selector: PrometheusSelector, extra: readonly str
   return [selector.serviceLabel, selector.namespaceLabel, selector.armLabel, ...extra].map(checkLabelName);
 }
 
-/** Added by label_replace to tell 5xx from other requests inside one summed query. */
-export const CLASS_LABEL = 'promoter_class';
-
 /** The group's cluster label (a multi-cluster canary on one endpoint) joins the grouping labels. */
 function groupExtraLabels(group: TargetGroup, extra: readonly string[] = []): string[] {
   const cluster = group.targets[0] ? clusterLabelOf(group.targets[0]) : undefined;
@@ -198,13 +195,24 @@ export function groupKeyLabels(group: TargetGroup): string[] {
 
 /**
  * The raw request counters of every canary of the group, summed per service, namespace, arm (and
- * cluster), 5xx apart (CLASS_LABEL="5xx"): one series per group and class whatever the pods,
- * sources and response codes behind it. Differenced in memory only where groupIntegrityQuery
- * shows the sum is exact (no series gone, no reset).
+ * cluster) and response code: a few series per group whatever the pods and sources behind them
+ * (5xx are told apart in memory; a `label_replace` to classify them cost Prometheus twice the
+ * sum). Differenced in memory only where groupIntegrityQuery shows the sum is exact.
  */
 export function summedRequestsQuery(group: TargetGroup): string {
-  const classified = `label_replace(${requestsQuery(group)}, "${CLASS_LABEL}", "5xx", "response_code", "5[0-9][0-9]")`;
-  return `sum by (${[...groupKeyLabels(group), CLASS_LABEL].join(', ')}) (${classified})`;
+  return `sum by (${[...groupKeyLabels(group), 'response_code'].join(', ')}) (${requestsQuery(group)})`;
+}
+
+/**
+ * The series that stand for a group's whole histogram in its integrity check: the `+Inf` buckets.
+ * The buckets of one histogram are one metric in the exposition format, written and scraped
+ * together and reset together, so a pod gone, a restart or a gap shows in `+Inf` exactly when it
+ * shows in any other `le`; checking one bucket per histogram instead of every asked edge reads a
+ * fraction of the series. (A non-finite value at a grid point in any bucket makes that bucket's
+ * sum non-finite, which the reader refuses by itself.)
+ */
+export function histogramWitnessQuery(group: TargetGroup): string {
+  return latencyBucketsQuery(group, []);
 }
 
 /** The raw duration buckets at the asked edges and +Inf, summed per service, namespace, arm (cluster) and le. */
@@ -215,13 +223,16 @@ export function summedBucketsQuery(group: TargetGroup, edgesMs: readonly number[
 /**
  * Per group, at each evaluation time t: (series with a sample in [t - rangeSeconds, t]) + (their
  * counter resets there) - (series present at t), NaN when any sample there is NaN or infinite.
- * It is 0 exactly when every series seen in the range is still there at t and none went down: then the sum at t minus the sum at the previous
- * grid point equals the sum of the per-series differences, whenever the range covers the interval
- * plus the backend's lookback. Anything else (a pod gone, a restart, NaN, a fraction, a gap) is
- * not 0, or absent, and the reader falls back to the raw series for that group (a sum that is not
- * an integer too: counters with fractions would be rounded per series). Every part is a
+ * It is 0 exactly when every series seen in the range is still there at t and none went down:
+ * then the sum at t minus the sum at the previous grid point equals the sum of the per-series
+ * differences, whenever the range covers the interval plus the backend's lookback. Anything else
+ * (a pod gone, a restart, NaN, a gap) is not 0, and the reader falls back to the raw series for
+ * that group (so does a sum that is not an integer: counters with fractions would be rounded per
+ * series). Wherever the group has a series at t, every part has a value at t, so the check does too. Every part is a
  * range function or an aggregation over one selector; vector-vector operators join only the
  * small aggregated sides (Prometheus 2.42 is slow on per-series vector-vector operators).
+ * Only the non-zero (or NaN) points come back (`!= 0`): an exact group, the usual case, sends
+ * nothing, and a group with a sum but no check point at a time is exact there.
  * `at` pins every selector to that time (the `@` modifier).
  */
 export function groupIntegrityQuery(selector: string, by: readonly string[], rangeSeconds: number, at?: string): string {
@@ -231,5 +242,5 @@ export function groupIntegrityQuery(selector: string, by: readonly string[], ran
   // Only functions and aggregations touch the raw series: any per-series operator (`+ 1`, `% 1`, a
   // vector-vector join) costs Prometheus several times the selector itself.
   const seen = `count by (${labels}) (resets(${range}))`;
-  return `sum by (${labels}) (resets(${range})) + ${seen} + 0 * sum by (${labels}) (sum_over_time(${range})) - count by (${labels}) (${selector}${pin})`;
+  return `(sum by (${labels}) (resets(${range})) + ${seen} + 0 * sum by (${labels}) (sum_over_time(${range})) - count by (${labels}) (${selector}${pin})) != 0`;
 }

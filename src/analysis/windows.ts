@@ -3,10 +3,10 @@
 import type { Logger } from '../logger.js';
 import {
   classifySeries,
-  CLASS_LABEL,
   groupIntegrityQuery,
   groupKeyLabels,
   groupTargets,
+  histogramWitnessQuery,
   isServerError,
   latencyBucketsQuery,
   parseLe,
@@ -288,24 +288,18 @@ function gridIndex(time: number, grid: readonly number[], intervalSeconds: numbe
   return at !== undefined && ms(at) === ms(time) ? j : -1;
 }
 
-/** Per group (service, namespace, arm, cluster) of one metric: which grid points its sum and its integrity check have. */
-interface GroupCheck {
-  sumAt: boolean[];
-  zeroAt: boolean[];
-  bad: boolean;
-}
-
 /**
- * Which groups' sums are exact at every grid point: the integrity check is 0 there, or the group
- * has no series at this grid point nor the one before. A non-finite or fractional sum is never exact.
+ * Which groups' sums are not provably exact at every grid point: the integrity check (which sends
+ * only its non-zero points) said something there, a sum is not finite or not an integer, or the
+ * group had a sum at one grid point and none at the next (every series gone).
  */
 export function inexactGroups(sums: readonly RangeSeries[], integrity: readonly RangeSeries[], keyLabels: readonly string[], grid: readonly number[], interval: number): { labels: Record<string, string>; key: string }[] {
-  const checks = new Map<string, GroupCheck & { labels: Record<string, string> }>();
-  const checkOf = (labels: Record<string, string>): GroupCheck => {
+  const checks = new Map<string, { labels: Record<string, string>; sumAt: boolean[]; bad: boolean }>();
+  const checkOf = (labels: Record<string, string>) => {
     const key = JSON.stringify(keyLabels.map((l) => labels[l] ?? ''));
     let check = checks.get(key);
     if (!check) {
-      check = { labels, sumAt: new Array<boolean>(grid.length).fill(false), zeroAt: new Array<boolean>(grid.length).fill(false), bad: false };
+      check = { labels, sumAt: new Array<boolean>(grid.length).fill(false), bad: false };
       checks.set(key, check);
     }
     return check;
@@ -323,16 +317,13 @@ export function inexactGroups(sums: readonly RangeSeries[], integrity: readonly 
   for (const series of integrity) {
     const check = checkOf(series.labels);
     for (const point of series.points) {
-      const j = gridIndex(point.time, grid, interval);
-      if (j < 0) continue;
-      if (point.value === 0) check.zeroAt[j] = true;
-      else check.bad = true;
+      if (gridIndex(point.time, grid, interval) >= 0 && point.value !== 0) check.bad = true;
     }
   }
   const out: { labels: Record<string, string>; key: string }[] = [];
   for (const [key, check] of checks) {
-    const exact = !check.bad && grid.every((_, j) => check.zeroAt[j] === true || (check.sumAt[j] !== true && (j === 0 || check.sumAt[j - 1] !== true)));
-    if (!exact) out.push({ labels: check.labels, key });
+    const vanished = check.sumAt.some((here, j) => j > 0 && !here && check.sumAt[j - 1] === true);
+    if (check.bad || vanished) out.push({ labels: check.labels, key });
   }
   return out;
 }
@@ -376,7 +367,7 @@ async function fetchGroupSummed(
     rangeOverGrid(client, summedRequestsQuery(group), grid, interval),
     rangeOverGrid(client, groupIntegrityQuery(requestsQuery(group), keyLabels, checkRange), grid, interval),
     edges.length > 0 ? rangeOverGrid(client, summedBucketsQuery(group, edges), grid, interval) : Promise.resolve([]),
-    edges.length > 0 ? rangeOverGrid(client, groupIntegrityQuery(latencyBucketsQuery(group, edges), keyLabels, checkRange), grid, interval) : Promise.resolve([]),
+    edges.length > 0 ? rangeOverGrid(client, groupIntegrityQuery(histogramWitnessQuery(group), keyLabels, checkRange), grid, interval) : Promise.resolve([]),
   ]);
   const inexact = new Set<string>();
   for (const { labels } of [...inexactGroups(requests, requestChecks, keyLabels, grid, interval), ...inexactGroups(buckets, bucketChecks, keyLabels, grid, interval)]) {
@@ -394,7 +385,7 @@ async function fetchGroupSummed(
     const owners = ownersOf(series.labels);
     if (owners.length === 0) continue;
     const { counts, present } = summedPerWindow(series, grid, interval);
-    const error = series.labels[CLASS_LABEL] === '5xx';
+    const error = isServerError(series.labels.response_code);
     for (const { arm } of owners) {
       present.forEach((seen, k) => {
         if (seen) arm.observed[k] = true;
