@@ -1,7 +1,7 @@
 // The summed window read: the PromQL it sends (grouping labels, edges, the integrity check), the
 // differencing of the sums in memory, and the fall back to raw series for groups whose sums are not exact.
 import { describe, expect, it } from 'vitest';
-import { groupIntegrityQuery, groupKeyLabels, groupTargets, summedBucketsQuery, summedRequestsQuery, type CanaryTarget } from './istio-queries.js';
+import { groupExactnessQuery, groupKeyLabels, groupTargets, summedBucketsQuery, summedRequestsQuery, type CanaryTarget } from './istio-queries.js';
 import type { InstantSample, PrometheusClient, RangeSeries } from './prometheus.js';
 import { prometheusSelectorSchema } from './settings.js';
 import { fetchWindows, fetchWindowsPerSeries } from './windows.js';
@@ -27,9 +27,10 @@ describe('summed queries', () => {
     expect(query).toContain('le=~"\\\\+Inf|1\\\\.8e\\\\+06|1800000|1800000\\\\.0|50|50\\\\.0"');
   });
 
-  it('check exactness with range functions and aggregations only: series seen, resets, non-finite samples', () => {
-    expect(groupIntegrityQuery('m{a="b"}', ['s', 'n'], 360)).toBe(
-      '(sum by (s, n) (resets(m{a="b"}[360s])) + count by (s, n) (resets(m{a="b"}[360s])) + 0 * sum by (s, n) (sum_over_time(m{a="b"}[360s])) - count by (s, n) (m{a="b"})) != 0',
+  it('check exactness at each window end: series gone since the previous grid point, or lower than there', () => {
+    expect(groupExactnessQuery('m{a="b"}', ['s', 'n'], 60)).toBe('count by (s, n) ((m{a="b"} offset 60s unless m{a="b"}) or (m{a="b"} < m{a="b"} offset 60s))');
+    expect(groupExactnessQuery('b{le=~"5|+Inf"}', ['s'], 1.5, { vanishSelector: 'b{le="+Inf"}', at: '100.000' })).toBe(
+      'count by (s) ((b{le="+Inf"} @ 100.000 offset 1500ms unless b{le="+Inf"} @ 100.000) or (b{le=~"5|+Inf"} @ 100.000 < b{le=~"5|+Inf"} @ 100.000 offset 1500ms))',
     );
   });
 
@@ -70,24 +71,22 @@ function evaluatingClient(series: Raw[]): PrometheusClient & { queries: string[]
       queries.push(query);
       const chosen = series.filter((s) => matches(query, s));
       const at = (s: Raw, j: number) => s.values[j];
-      if (query.startsWith('(sum by') && query.includes('resets(')) {
-        // the histogram's check reads only its +Inf buckets
-        const checked = chosen.filter((s) => s.labels.le === undefined || s.labels.le === '+Inf');
+      if (query.startsWith('count by') && query.includes(' unless ')) {
+        // per group at each window end j >= 1: series with a value at j - 1 and none at j (looked
+        // for in +Inf only, for a histogram), or a lower value at j than at j - 1; only non-zero counts
         const groups = new Map<string, RangeSeries>();
-        for (const s of checked) {
-          const g = groups.get(keyOf(s.labels)) ?? { labels: { ...s.labels }, points: [] };
-          groups.set(keyOf(s.labels), g);
-        }
+        for (const s of chosen) if (!groups.has(keyOf(s.labels))) groups.set(keyOf(s.labels), { labels: { ...s.labels }, points: [] });
         for (const [key, g] of groups) {
+          const members = chosen.filter((s) => keyOf(s.labels) === key);
           g.points = GRID.flatMap((time, j) => {
-            const members = checked.filter((s) => keyOf(s.labels) === key);
-            const seen = members.filter((s) => at(s, j) !== undefined || (j > 0 && at(s, j - 1) !== undefined));
-            const resets = seen.filter((s) => j > 0 && at(s, j) !== undefined && at(s, j - 1) !== undefined && at(s, j)! < at(s, j - 1)!).length;
-            const nonFinite = seen.some((s) => [at(s, j), j > 0 ? at(s, j - 1) : undefined].some((v) => v !== undefined && !Number.isFinite(v)));
-            const integral = members.filter((s) => at(s, j) !== undefined && Number.isFinite(at(s, j)) && at(s, j)! % 1 === 0).length;
-            if (seen.length === 0 || integral === 0) return [];
-            const value = nonFinite ? Number.NaN : seen.length + resets - integral;
-            return value === 0 ? [] : [{ time, value }]; // `!= 0`
+            if (j === 0) return [];
+            const bad = members.filter((s) => {
+              const before = at(s, j - 1);
+              const now = at(s, j);
+              const vanished = (s.labels.le === undefined || s.labels.le === '+Inf') && before !== undefined && now === undefined;
+              return vanished || (before !== undefined && now !== undefined && now < before);
+            }).length;
+            return bad === 0 ? [] : [{ time, value: bad }];
           });
         }
         return Promise.resolve([...groups.values()].filter((g) => g.points.length > 0));
@@ -130,7 +129,7 @@ describe('fetchWindows (summed)', () => {
     const client = evaluatingClient([...healthy('backend'), ...healthy('frontend')]);
     const summed = await fetchWindows(client, [backend, frontend, quiet], range);
     expect(client.queries).toHaveLength(4);
-    expect(client.queries.every((q) => /^\(?sum by/.test(q))).toBe(true);
+    expect(client.queries.every((q) => /^(sum|count) by/.test(q))).toBe(true);
     const reference = await fetchWindowsPerSeries(evaluatingClient([...healthy('backend'), ...healthy('frontend')]), [backend, frontend, quiet], range);
     expect(summed).toEqual(reference);
     expect(summed.get('backend')?.map((w) => [w.canary.requests, w.canary.errors])).toEqual([
@@ -154,7 +153,7 @@ describe('fetchWindows (summed)', () => {
       const client = evaluatingClient(series);
       const summed = await fetchWindows(client, [backend, frontend], range);
       expect(summed, name).toEqual(await fetchWindowsPerSeries(evaluatingClient(series), [backend, frontend], range));
-      const perSeries = client.queries.filter((q) => !/^\(?sum by/.test(q));
+      const perSeries = client.queries.filter((q) => !/^(sum|count) by/.test(q));
       expect(perSeries.length, name).toBeGreaterThan(0);
       expect(perSeries.every((q) => q.includes('destination_service_name="backend"')), name).toBe(true);
     }

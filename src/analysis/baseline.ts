@@ -1,10 +1,10 @@
 // Stable's latency histogram before a canary started: the arm-blind distribution the judge
 // chooses its slow-request edges from. Raw counters differenced over the span, like a window, so
 // Prometheus and VictoriaMetrics give the same counts; two instant queries for every start time.
-import { clusterLabelOf, groupIntegrityQuery, groupKeyLabels, groupTargets, histogramWitnessQuery, parseLe, summedBucketsQuery, type CanaryTarget, type TargetGroup } from './istio-queries.js';
+import { clusterLabelOf, groupExactnessQuery, groupKeyLabels, groupTargets, histogramWitnessQuery, latencyBucketsQuery, parseLe, summedBucketsQuery, type CanaryTarget, type TargetGroup } from './istio-queries.js';
 import type { InstantSample, PrometheusClient, RangeSeries } from './prometheus.js';
 import type { LatencyCounts } from './types.js';
-import { DEFAULT_LOOKBACK_SECONDS, fetchWindowsPerSeries, inexactGroups, summedPerWindow } from './windows.js';
+import { fetchWindowsPerSeries, inexactGroups, summedPerWindow } from './windows.js';
 
 export interface BaselineRequest {
   target: CanaryTarget;
@@ -33,11 +33,14 @@ function spanQuery(batches: readonly Batch[], seconds: number, latencyBucketsMs:
   const parts: string[] = [];
   batches.forEach(({ group, at }, i) => {
     const stable = stableOnly(group);
+    if (check) {
+      // One check at the span's end covers its one "window" (at - seconds, at].
+      const query = groupExactnessQuery(latencyBucketsQuery(stable, latencyBucketsMs), groupKeyLabels(stable), seconds, { vanishSelector: histogramWitnessQuery(stable), at: atTime(at) });
+      parts.push(`label_replace(${query}, "${POINT_LABEL}", "${i}:1", "", "")`);
+      return;
+    }
     [at - seconds, at].forEach((time, end) => {
-      const expr = check
-        ? groupIntegrityQuery(histogramWitnessQuery(stable), groupKeyLabels(stable), seconds + DEFAULT_LOOKBACK_SECONDS, atTime(time))
-        : summedBucketsQuery(stable, latencyBucketsMs, atTime(time));
-      parts.push(`label_replace(${expr}, "${POINT_LABEL}", "${i}:${end}", "", "")`);
+      parts.push(`label_replace(${summedBucketsQuery(stable, latencyBucketsMs, atTime(time))}, "${POINT_LABEL}", "${i}:${end}", "", "")`);
     });
   });
   return parts.join(' or ');

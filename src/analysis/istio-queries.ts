@@ -197,19 +197,16 @@ export function groupKeyLabels(group: TargetGroup): string[] {
  * The raw request counters of every canary of the group, summed per service, namespace, arm (and
  * cluster) and response code: a few series per group whatever the pods and sources behind them
  * (5xx are told apart in memory; a `label_replace` to classify them cost Prometheus twice the
- * sum). Differenced in memory only where groupIntegrityQuery shows the sum is exact.
+ * sum). Differenced in memory only where groupExactnessQuery shows the sum is exact.
  */
 export function summedRequestsQuery(group: TargetGroup): string {
   return `sum by (${[...groupKeyLabels(group), 'response_code'].join(', ')}) (${requestsQuery(group)})`;
 }
 
 /**
- * The series that stand for a group's whole histogram in its integrity check: the `+Inf` buckets.
- * The buckets of one histogram are one metric in the exposition format, written and scraped
- * together and reset together, so a pod gone, a restart or a gap shows in `+Inf` exactly when it
- * shows in any other `le`; checking one bucket per histogram instead of every asked edge reads a
- * fraction of the series. (A non-finite value at a grid point in any bucket makes that bucket's
- * sum non-finite, which the reader refuses by itself.)
+ * The `+Inf` buckets: where a histogram going away is looked for. The buckets of one histogram are
+ * one metric in the exposition format, written in the same scrape, so a pod gone or a gap shows in
+ * `+Inf` exactly when it shows in every other `le`, at a quarter of the series with three edges.
  */
 export function histogramWitnessQuery(group: TargetGroup): string {
   return latencyBucketsQuery(group, []);
@@ -220,27 +217,32 @@ export function summedBucketsQuery(group: TargetGroup, edgesMs: readonly number[
   return `sum by (${[...groupKeyLabels(group), 'le'].join(', ')}) (${latencyBucketsQuery(group, edgesMs)}${at !== undefined ? ` @ ${at}` : ''})`;
 }
 
+/** A PromQL duration of whole milliseconds (a window interval may be fractional in seconds). */
+function duration(seconds: number): string {
+  const ms = Math.max(1, Math.round(seconds * 1000));
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
 /**
- * Per group, at each evaluation time t: (series with a sample in [t - rangeSeconds, t]) + (their
- * counter resets there) - (series present at t), NaN when any sample there is NaN or infinite.
- * It is 0 exactly when every series seen in the range is still there at t and none went down:
- * then the sum at t minus the sum at the previous grid point equals the sum of the per-series
- * differences, whenever the range covers the interval plus the backend's lookback. Anything else
- * (a pod gone, a restart, NaN, a gap) is not 0, and the reader falls back to the raw series for
- * that group (so does a sum that is not an integer: counters with fractions would be rounded per
- * series). Wherever the group has a series at t, every part has a value at t, so the check does too. Every part is a
- * range function or an aggregation over one selector; vector-vector operators join only the
- * small aggregated sides (Prometheus 2.42 is slow on per-series vector-vector operators).
- * Only the non-zero (or NaN) points come back (`!= 0`): an exact group, the usual case, sends
- * nothing, and a group with a sum but no check point at a time is exact there.
- * `at` pins every selector to that time (the `@` modifier).
+ * Per group, at each evaluation time t: how many series of `selector` had a value at t - interval
+ * (the previous grid point) and have none at t, or have a lower value at t than there. Values are
+ * what a range query step reads (the latest sample within the backend's lookback), so these are
+ * exactly the series whose per-series difference over (t - interval, t] is not their part of the
+ * difference of the group's sums: with none, the sum at t minus the sum at t - interval is the sum
+ * of the per-series differences (a series born inside counts in full in both). NaN and infinities
+ * at a grid point make the sum itself non-finite, which the reader refuses; a fraction makes it not
+ * an integer, which it refuses too. Only groups with such a series come back: an exact group, the
+ * usual case, sends nothing.
+ *
+ * `vanishSelector` (default `selector`) is where a series going away is looked for: for a
+ * histogram, its `+Inf` buckets, since every bucket of a histogram is written in the same scrape
+ * and goes away with it (a lower value is still looked for in every bucket: after a restart a
+ * small bucket can be lower while `+Inf` has climbed past its old value).
+ * `at` pins every selector to that time (the `@` modifier) for an instant query.
  */
-export function groupIntegrityQuery(selector: string, by: readonly string[], rangeSeconds: number, at?: string): string {
-  const pin = at !== undefined ? ` @ ${at}` : '';
-  const range = `${selector}[${Math.max(1, Math.ceil(rangeSeconds))}s]${pin}`;
-  const labels = by.join(', ');
-  // Only functions and aggregations touch the raw series: any per-series operator (`+ 1`, `% 1`, a
-  // vector-vector join) costs Prometheus several times the selector itself.
-  const seen = `count by (${labels}) (resets(${range}))`;
-  return `(sum by (${labels}) (resets(${range})) + ${seen} + 0 * sum by (${labels}) (sum_over_time(${range})) - count by (${labels}) (${selector}${pin})) != 0`;
+export function groupExactnessQuery(selector: string, by: readonly string[], intervalSeconds: number, options: { vanishSelector?: string; at?: string } = {}): string {
+  const pin = options.at !== undefined ? ` @ ${options.at}` : '';
+  const back = ` offset ${duration(intervalSeconds)}`;
+  const vanish = options.vanishSelector ?? selector;
+  return `count by (${by.join(', ')}) ((${vanish}${pin}${back} unless ${vanish}${pin}) or (${selector}${pin} < ${selector}${pin}${back}))`;
 }

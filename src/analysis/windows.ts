@@ -3,7 +3,7 @@
 import type { Logger } from '../logger.js';
 import {
   classifySeries,
-  groupIntegrityQuery,
+  groupExactnessQuery,
   groupKeyLabels,
   groupTargets,
   histogramWitnessQuery,
@@ -33,16 +33,7 @@ export interface WindowRange {
    * interval of margin makes a recomputation give the same windows.
    */
   settleSeconds?: number;
-  /**
-   * How far back the backend looks for a series' latest sample at an evaluation time (Prometheus'
-   * --query.lookback-delta, default 300 s). The exactness check of the summed read must see that
-   * far back; a larger value only makes the reader fall back to raw series more often.
-   */
-  lookbackSeconds?: number;
 }
-
-/** Prometheus' default --query.lookback-delta. */
-export const DEFAULT_LOOKBACK_SECONDS = 300;
 
 /** Prometheus refuses range queries over 11,000 points per series; stay under it per request. */
 const MAX_POINTS_PER_QUERY = 10_000;
@@ -362,12 +353,14 @@ async function fetchGroupSummed(
   const edges = range.latencyBucketsMs;
   const interval = range.intervalSeconds;
   const keyLabels = groupKeyLabels(group);
-  const checkRange = interval + Math.max(0, range.lookbackSeconds ?? DEFAULT_LOOKBACK_SECONDS);
+  // Checked at every window's end: grid[1] to the last point.
+  const ends = grid.slice(1);
+  const bucketSelector = latencyBucketsQuery(group, edges);
   const [requests, requestChecks, buckets, bucketChecks] = await Promise.all([
     rangeOverGrid(client, summedRequestsQuery(group), grid, interval),
-    rangeOverGrid(client, groupIntegrityQuery(requestsQuery(group), keyLabels, checkRange), grid, interval),
+    rangeOverGrid(client, groupExactnessQuery(requestsQuery(group), keyLabels, interval), ends, interval),
     edges.length > 0 ? rangeOverGrid(client, summedBucketsQuery(group, edges), grid, interval) : Promise.resolve([]),
-    edges.length > 0 ? rangeOverGrid(client, groupIntegrityQuery(histogramWitnessQuery(group), keyLabels, checkRange), grid, interval) : Promise.resolve([]),
+    edges.length > 0 ? rangeOverGrid(client, groupExactnessQuery(bucketSelector, keyLabels, interval, { vanishSelector: histogramWitnessQuery(group) }), ends, interval) : Promise.resolve([]),
   ]);
   const inexact = new Set<string>();
   for (const { labels } of [...inexactGroups(requests, requestChecks, keyLabels, grid, interval), ...inexactGroups(buckets, bucketChecks, keyLabels, grid, interval)]) {
@@ -418,7 +411,7 @@ async function fetchGroupSummed(
  * canaries with the same selector settings, Prometheus answers each metric summed per service,
  * namespace and arm at the grid points (one small series per arm and class or le, whatever the
  * pods and labels behind it) and a check per group that the sums' differences are the per-series
- * differences (groupIntegrityQuery); only the canaries whose check fails (a pod gone, a restart,
+ * differences (groupExactnessQuery); only the canaries whose check fails (a pod gone, a restart,
  * NaN, Inf) are read again from the raw series, in one more query per metric. `t` is the window's
  * start in seconds since `range.start`; `canaryWeight` is 0 for the caller to set. A canary with
  * no series gets windows of zeros marked noData: unknown counts, which the judge holds on.

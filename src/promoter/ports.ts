@@ -41,6 +41,8 @@ export interface Change extends FileChange {
   /** the analysis behind the decision, and the windows it judged (for a pull request's evidence). */
   verdict?: Verdict;
   windows?: Window[];
+  /** the bucket edges the windows' latency counts refer to (Envoy's when absent). */
+  latencyBucketsMs?: readonly number[];
   /** the weights once the change applies. */
   weights?: { stable: number; canary: number };
   /** where the canary lives, for links and the step ladder in a pull request. */

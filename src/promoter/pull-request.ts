@@ -237,7 +237,7 @@ export function pullRequestBody({ change, links, base }: BodyInput): string {
   const sections = [
     decisionSection(change),
     evidenceSection(change.verdict),
-    chartSection(change.windows),
+    chartSection(change.windows, change.latencyBucketsMs ? { latencyBucketsMs: change.latencyBucketsMs } : {}),
     linksSection(change, links),
     `<sub>Opened by the DocuThinker promoter. Merging applies the change; closing it unmerged holds canary ${change.canary} until \`promoter resume ${change.canary}\`.</sub>`,
     metadataComment(meta),

@@ -2,6 +2,7 @@
 // commit, then a sync request). Level-triggered and idempotent: a lost push race re-reads HEAD
 // and decides again; nothing is force-pushed and nothing is kept in memory between ticks.
 import { combineClusterVerdicts } from '../analysis/clusters.js';
+import { edgesToRead, projectLatency, unionOfEdges } from '../analysis/read-edges.js';
 import { ENVOY_BUCKETS_MS } from '../analysis/settings.js';
 import type { LatencyCounts, Verdict, Window } from '../analysis/types.js';
 import { errorMessage, TransientError } from '../errors.js';
@@ -318,7 +319,7 @@ function pendingGate(promise: Promise<Gate>): PendingGate {
  * only to place the silence clock when the first verdict is not already a rollback.
  */
 /** An analysis, with the windows it judged (a pull request charts them). */
-type JudgedAnalysis = Analysis & { windows?: Window[] };
+type JudgedAnalysis = Analysis & { windows?: Window[]; latencyBucketsMs?: readonly number[] };
 
 async function analyse(deps: ReconcileDeps, canaries: { observed: Observed; gate: PendingGate }[], judged: Map<string, WindowPoint[]>): Promise<Map<string, JudgedAnalysis>> {
   const results = new Map<string, JudgedAnalysis>();
@@ -341,36 +342,21 @@ async function analyse(deps: ReconcileDeps, canaries: { observed: Observed; gate
   }
   for (const [interval, group] of byInterval) {
     const start = Math.min(...group.map((g) => historyStart(g.observed.state) ?? now));
-    let windows: Map<string, Window[]>;
     // Targets whose metrics could not be read hold; the others go on (one cluster's endpoint down).
     const failed = new Set<string>();
     const fail = (name: string, message: string): void => {
       failed.add(name);
       results.set(name, { unavailable: withoutQuery(message) });
     };
-    try {
-      windows = await beforeDeadline(
-        deps,
-        deps.metrics.windows(group.map((g) => g.target), { start, end: now, intervalSeconds: interval, latencyBucketsMs: ENVOY_BUCKETS_MS }),
-        'Prometheus',
-      );
-    } catch (error) {
-      if (!(error instanceof PartialMetricsError)) {
-        for (const g of group) results.set(g.target.name, { unavailable: withoutQuery(errorMessage(error)) });
-        continue;
-      }
-      windows = error.partial as Map<string, Window[]>;
-      for (const [name, message] of error.failures) fail(name, message);
-    }
     // Stable's histogram before each canary started chooses its latency edges; fetched once per
     // canary start. Without it the judge would choose from other data than a replay does, so a
-    // failure holds the canary like a failed window query.
+    // failure holds the canary like a failed window query. Read first: it also says which bucket
+    // edges the windows need.
     const baselines = new Map<string, LatencyCounts>();
     if (deps.metrics.baselines) {
       try {
         const bySeconds = new Map<number, { target: CanaryTarget; at: number }[]>();
         for (const { observed, target } of group) {
-          if (failed.has(target.name)) continue;
           const seconds = observed.policy.spec.analysis.baselineSeconds;
           bySeconds.set(seconds, [...(bySeconds.get(seconds) ?? []), { target, at: historyStart(observed.state) ?? start }]);
         }
@@ -386,29 +372,49 @@ async function analyse(deps: ReconcileDeps, canaries: { observed: Observed; gate
           for (const [name, baseline] of fetched) baselines.set(name, baseline);
         }
       } catch (error) {
-        for (const g of group) results.set(g.target.name, { unavailable: errorMessage(error) });
+        for (const g of group) results.set(g.target.name, { unavailable: withoutQuery(errorMessage(error)) });
         continue;
       }
+    }
+    // Only the bucket edges some canary's judgement depends on (most of the series Prometheus reads
+    // are buckets); every canary is judged over the same union, its baseline restricted to it.
+    const reading = group.filter((g) => !failed.has(g.target.name));
+    const edges = unionOfEdges(reading.map((g) => edgesToRead(g.observed.policy.spec.analysis, ENVOY_BUCKETS_MS, baselines.get(g.target.name))));
+    let windows: Map<string, Window[]>;
+    try {
+      windows = await beforeDeadline(
+        deps,
+        deps.metrics.windows(reading.map((g) => g.target), { start, end: now, intervalSeconds: interval, latencyBucketsMs: edges }),
+        'Prometheus',
+      );
+    } catch (error) {
+      if (!(error instanceof PartialMetricsError)) {
+        for (const g of reading) results.set(g.target.name, { unavailable: withoutQuery(errorMessage(error)) });
+        continue;
+      }
+      windows = error.partial as Map<string, Window[]>;
+      for (const [name, message] of error.failures) fail(name, message);
     }
     for (const { observed, gate, target } of group) {
       if (failed.has(target.name)) continue;
       const { policy, state } = observed;
       const name = target.name;
       const canaryStart = historyStart(state) ?? start;
-      const baseline = baselines.get(name);
+      const full = baselines.get(name);
+      const baseline = full ? projectLatency(full, ENVOY_BUCKETS_MS, edges) : undefined;
       // The step starts at its commit (the annotation). Not at the Application's last sync: with
       // Applications shared by several canaries, another canary's sync (or CI's) would restart it.
       const stepStart = Math.max(state.stepStartedAt ?? canaryStart, canaryStart) - canaryStart;
       try {
         const guards = await beforeDeadline(deps, deps.metrics.guards(target, policy.spec.analysis, { stepStart: canaryStart + stepStart, now }), 'Prometheus');
         const labelled = labelWindows(windows.get(name) ?? [], canaryStart - start, state, policy, stepStart);
-        judged.set(name, windowPoints(labelled, canaryStart, ENVOY_BUCKETS_MS));
+        judged.set(name, windowPoints(labelled, canaryStart, edges));
         const judgeWith = (silenceFrom?: number) =>
           deps.judge({
             windows: labelled,
             settings: policy.spec.analysis,
             steps: policy.spec.steps,
-            latencyBucketsMs: ENVOY_BUCKETS_MS,
+            latencyBucketsMs: edges,
             guards,
             stepElapsedSeconds: Math.max(0, now - canaryStart - stepStart),
             currentWeight: state.canaryWeight,
@@ -420,7 +426,7 @@ async function analyse(deps: ReconcileDeps, canaries: { observed: Observed; gate
           const applied = await beforeDeadline(deps, gate.promise, 'Argo CD');
           if (applied.ready && applied.appliedAt !== undefined) verdict = judgeWith(applied.appliedAt - canaryStart);
         }
-        results.set(name, { verdict, windows: labelled });
+        results.set(name, { verdict, windows: labelled, latencyBucketsMs: edges });
       } catch (error) {
         results.set(name, { unavailable: withoutQuery(errorMessage(error)) });
       }
@@ -442,8 +448,8 @@ function combineClusters(name: string, clusters: string[], results: Map<string, 
   const per = clusters.map((cluster) => ({ cluster, analysis: results.get(`${name}@${cluster}`) ?? { unavailable: 'not analysed' } }));
   const combined = combineClusterVerdicts(per.map(({ cluster, analysis }) => ('verdict' in analysis ? { cluster, verdict: analysis.verdict } : { cluster, unavailable: analysis.unavailable })));
   const deciding = 'verdict' in combined ? combined.verdict.evidence.cluster ?? clusters[0] : clusters[0];
-  const windows = per.find((p) => p.cluster === deciding)?.analysis.windows;
-  results.set(name, { ...combined, ...(windows ? { windows } : {}) });
+  const shown = per.find((p) => p.cluster === deciding)?.analysis;
+  results.set(name, { ...combined, ...(shown?.windows ? { windows: shown.windows } : {}), ...(shown?.latencyBucketsMs ? { latencyBucketsMs: shown.latencyBucketsMs } : {}) });
   const points = judged.get(`${name}@${deciding ?? ''}`);
   if (points) judged.set(name, points);
   for (const cluster of clusters) {
@@ -481,6 +487,7 @@ function changeFor(deps: ReconcileDeps, observed: Observed, action: Exclude<Acti
     target: targetOfPolicy(policy),
     ...(verdict ? { verdict } : {}),
     ...(analysis?.windows ? { windows: analysis.windows } : {}),
+    ...(analysis?.latencyBucketsMs ? { latencyBucketsMs: analysis.latencyBucketsMs } : {}),
   };
 }
 
