@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { CanaryTarget } from '../src/analysis/istio-queries.js';
 import { createPrometheusClient } from '../src/analysis/prometheus.js';
+import { edgesToRead, unionOfEdges } from '../src/analysis/read-edges.js';
 import { analysisSchema, ENVOY_BUCKETS_MS } from '../src/analysis/settings.js';
 import { silentLogger } from '../src/logger.js';
 import { createPromoter, metricsPort } from '../src/promoter/app.js';
@@ -404,8 +405,10 @@ async function metricsChild(spec: ChildSpec): Promise<ChildResult> {
     counter.reset();
     const cpu = process.cpuUsage();
     const started = performance.now();
-    const windows = await port.windows(targets, { start: spec.t0, end: spec.now, intervalSeconds: INTERVAL, latencyBucketsMs: ENVOY_BUCKETS_MS });
-    await port.baselines?.(targets.map((target) => ({ target, at: spec.t0 })), { seconds: settings.baselineSeconds, latencyBucketsMs: ENVOY_BUCKETS_MS });
+    // As reconcile asks: the baselines (cached per start), then only the bucket edges they call for.
+    const baselines = await port.baselines?.(targets.map((target) => ({ target, at: spec.t0 })), { seconds: settings.baselineSeconds, latencyBucketsMs: ENVOY_BUCKETS_MS });
+    const edges = unionOfEdges(targets.map((target) => edgesToRead(settings, ENVOY_BUCKETS_MS, baselines?.get(target.name))));
+    const windows = await port.windows(targets, { start: spec.t0, end: spec.now, intervalSeconds: INTERVAL, latencyBucketsMs: edges });
     for (const target of targets) await port.guards(target, settings, { stepStart: spec.t0 + 300, now: spec.now });
     const wallMs = performance.now() - started;
     const used = process.cpuUsage(cpu);

@@ -18,6 +18,7 @@ import { ConfigError, errorMessage } from '../errors.js';
 import { createGitHub, pullRequestDelivery, type GitHubAuth } from './github.js';
 import { PartialMetricsError, type ArgoPort, type CanaryTarget, type DeliveryPort, type MetricsPort } from './ports.js';
 import { reconcileOnce, type ReconcileDeps, type TickReport } from './reconcile.js';
+import { ParseCache } from './parse-cache.js';
 import { GitWorkspace } from './workspace.js';
 import type { PromoterMetrics } from './metrics.js';
 import { Notifier, type SentOnce } from './notifications.js';
@@ -289,6 +290,7 @@ export async function createPromoter(config: PromoterConfig, logger: Logger, ove
     policyGlobs: config.policies,
     maxPushAttempts: config.maxPushAttempts,
     gateTimeoutMs: config.argocd.timeout * 1000,
+    parseCache: new ParseCache(),
   };
   const deadlineMs = config.tickDeadline * 1000;
   return {

@@ -13,6 +13,7 @@ import { plan, type Action, type Analysis, type Gate } from './plan.js';
 import { gatedApplications, parseCanaryPolicy, policyClusters, primaryApplication, policyNameOf, writablePaths, type CanaryPolicy } from './policy.js';
 import { PartialMetricsError, type ApplicationStatusView, type ArgoPort, type CanaryTarget, type Change, type DeliveryPort, type JudgeFn, type MetricsPort, type PushOutcome, type RepoReader, type SyncInfo } from './ports.js';
 import { ParsedManifest } from './manifest-edits.js';
+import type { ParseCache } from './parse-cache.js';
 import { readCanaryState, type CanaryState, type ManifestTexts } from './state.js';
 import { snapshotOf, windowPoints, type CanarySnapshot, type WindowPoint } from './snapshot.js';
 
@@ -43,6 +44,8 @@ export interface ReconcileDeps {
    * and nothing more is written, so a hanging dependency cannot freeze the loop.
    */
   deadlineAt?: number;
+  /** parses kept from tick to tick for files whose text has not changed (one per promoter). */
+  parseCache?: ParseCache;
 }
 
 /** The tick ran out of time; what was not done is decided again on the next tick. */
@@ -140,7 +143,8 @@ async function loadPolicies(deps: ReconcileDeps): Promise<{ policies: { policy: 
     try {
       // Inside the try: a policy that cannot be read (a symlink, a read error) skips that canary only.
       text = (await deps.git.readFile(file)) ?? '';
-      policies.push({ policy: parseCanaryPolicy(text, file), file });
+      const source = text;
+      policies.push({ policy: deps.parseCache ? deps.parseCache.get('policy', file, source, () => parseCanaryPolicy(source, file)) : parseCanaryPolicy(source, file), file });
     } catch (error) {
       errors.push({ canary: policyNameOf(text, file), file, outcome: 'error', reason: 'invalid CanaryPolicy; this canary is skipped', error: errorMessage(error) });
     }
@@ -460,7 +464,12 @@ function combineClusters(name: string, clusters: string[], results: Map<string, 
 
 async function observe(deps: ReconcileDeps, policy: CanaryPolicy, file: string, parsed: Map<string, ParsedManifest>): Promise<Observed> {
   const texts = await readTexts(deps.git, policy, parsed);
-  return { policy, file, texts, state: readCanaryState(policy, texts) };
+  if (!deps.parseCache) return { policy, file, texts, state: readCanaryState(policy, texts) };
+  // The state is a function of the policy and the three texts: unchanged since the last tick, it is
+  // not parsed again (a manifest is parsed, lazily, only when a decision edits it).
+  const { virtualService: vs, stableDeployment: stable, canaryDeployment: canary } = texts;
+  const inputs = [JSON.stringify(policy), vs.text, stable.text, canary.text].join('\0');
+  return { policy, file, texts, state: deps.parseCache.get('state', file, inputs, () => readCanaryState(policy, texts)) };
 }
 
 function targetOfPolicy(policy: CanaryPolicy): NonNullable<Change['target']> {
@@ -504,6 +513,7 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<TickReport> {
   let head: string;
   try {
     head = await beforeDeadline(deps, deps.git.refresh(), 'git');
+    deps.parseCache?.nextTick();
   } catch (error) {
     logger.error({ err: errorMessage(error) }, 'git refresh failed; every canary holds');
     return { at, canaries: [], error: `git: ${errorMessage(error)}` };
