@@ -34,4 +34,18 @@ describe('containedPath (issue 11 item 4)', () => {
     expect(() => containedPath(root, 'gitops/dir/secret.yaml')).toThrow(SymlinkRefusedError);
     expect(() => containedPath(root, 'gitops/dir/secret.yaml')).toThrow(/gitops\/dir is a symlink to a path outside the clone/);
   });
+
+  it('with checked directories: the same answers, a symlinked file still refused, and a fresh set sees a directory that became a link', () => {
+    const checked = { plain: new Set<string>() };
+    expect(containedPath(root, 'gitops/apps/vs.yaml', checked)).toBe(containedPath(root, 'gitops/apps/vs.yaml'));
+    expect(checked.plain.size).toBeGreaterThan(0);
+    expect(() => containedPath(root, 'gitops/apps/link.yaml', checked)).toThrow(SymlinkRefusedError);
+    expect(() => containedPath(root, 'gitops/dir/secret.yaml', checked)).toThrow(/gitops\/dir is a symlink/);
+    // the tree changes (what a checkout does): gitops/apps becomes a link to outside
+    rmSync(join(root, 'gitops/apps'), { recursive: true });
+    mkdirSync(join(outside, 'apps'));
+    writeFileSync(join(outside, 'apps/vs.yaml'), 'secret\n');
+    symlinkSync(join(outside, 'apps'), join(root, 'gitops/apps'));
+    expect(() => containedPath(root, 'gitops/apps/vs.yaml', { plain: new Set() })).toThrow(/gitops\/apps is a symlink to a path outside the clone/);
+  });
 });

@@ -20,22 +20,35 @@ export class SymlinkRefusedError extends PermanentError {
 }
 
 /**
+ * Directories already found to be plain directories inside the root, for a reader that checks
+ * thousands of files under the same few directories while nothing changes the tree. Whoever
+ * changes the tree (a checkout, a write) must clear it.
+ */
+export interface CheckedDirectories {
+  rootReal?: string;
+  plain: Set<string>;
+}
+
+/**
  * The absolute path of repo-relative `path` under `root`, after checking that no existing component
  * is a symlink and that its realpath stays inside root's. Components that do not exist yet are fine
- * (a write creates them as plain directories).
+ * (a write creates them as plain directories). `checked` skips directories already checked.
  */
-export function containedPath(root: string, path: string): string {
-  const rootReal = realpathSync(root);
+export function containedPath(root: string, path: string, checked?: CheckedDirectories): string {
+  const rootReal = checked ? (checked.rootReal ??= realpathSync(root)) : realpathSync(root);
   const parts = path.split('/').filter((p) => p !== '' && p !== '.');
   let current = rootReal;
   for (let i = 0; i < parts.length; i += 1) {
     current = join(current, parts[i] ?? '');
+    const directory = i < parts.length - 1;
+    if (directory && checked?.plain.has(current)) continue;
     let info;
     try {
       info = lstatSync(current);
     } catch {
       break; // does not exist (yet): nothing below it can be a link
     }
+    if (directory && checked && info.isDirectory()) checked.plain.add(current);
     if (info.isSymbolicLink()) {
       const link = parts.slice(0, i + 1).join('/');
       let outside = true;

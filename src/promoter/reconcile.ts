@@ -469,7 +469,10 @@ async function observe(deps: ReconcileDeps, policy: CanaryPolicy, file: string, 
   // not parsed again (a manifest is parsed, lazily, only when a decision edits it).
   const { virtualService: vs, stableDeployment: stable, canaryDeployment: canary } = texts;
   const inputs = [JSON.stringify(policy), vs.text, stable.text, canary.text].join('\0');
-  return { policy, file, texts, state: deps.parseCache.get('state', file, inputs, () => readCanaryState(policy, texts)) };
+  const state = deps.parseCache.get('state', file, inputs, () => readCanaryState(policy, texts));
+  // Parsed again only if a decision edits them: most canaries hold.
+  for (const manifest of [vs, stable, canary]) manifest.release();
+  return { policy, file, texts, state };
 }
 
 function targetOfPolicy(policy: CanaryPolicy): NonNullable<Change['target']> {

@@ -40,7 +40,8 @@ export function pausedByAnnotation(policy: CanaryPolicy, texts: ManifestTexts<Ma
 export function snapshotOf(policy: CanaryPolicy, state: CanaryState, texts?: ManifestTexts<ManifestSource>): CanarySnapshot {
   const step = state.stepIndex !== undefined ? policy.spec.steps[state.stepIndex] : undefined;
   const specPaused = policy.spec.paused;
-  const annotation = texts ? pausedByAnnotation(policy, texts) : state.paused && !specPaused;
+  // From the state when it was read from the manifests (no second parse of the VirtualService).
+  const annotation = state.pausedByAnnotation ?? (texts ? pausedByAnnotation(policy, texts) : state.paused && !specPaused);
   const pausedBy = specPaused && annotation ? 'both' : specPaused ? 'spec' : annotation ? 'annotation' : undefined;
   return {
     ...(state.stepIndex !== undefined ? { stepIndex: state.stepIndex } : {}),

@@ -66,6 +66,8 @@ export interface CanaryState {
   /** the image the running rollout was started for (annotation). */
   rolloutImage?: string;
   paused: boolean;
+  /** the VirtualService carries the pause annotation (`paused` is this or spec.paused). */
+  pausedByAnnotation?: boolean;
   canaryStartedAt?: number;
   stepStartedAt?: number;
   stableDeploymentName: string;
@@ -104,7 +106,8 @@ export function readCanaryState(policy: CanaryPolicy, sources: ManifestTexts<Man
   });
   const vsSelector = { kind: 'VirtualService', name: virtualService.name };
   const failedImage = readAnnotation(texts.canaryDeployment, deployments.canary.file, { kind: 'Deployment', name: canaryDeploymentName }, ANNOTATIONS.failedImage);
-  const paused = policy.spec.paused || readAnnotation(texts.virtualService, virtualService.file, vsSelector, ANNOTATIONS.paused) === 'true';
+  const pausedByAnnotation = readAnnotation(texts.virtualService, virtualService.file, vsSelector, ANNOTATIONS.paused) === 'true';
+  const paused = policy.spec.paused || pausedByAnnotation;
   const canaryStartedAt = epochSeconds(readAnnotation(texts.virtualService, virtualService.file, vsSelector, ANNOTATIONS.canaryStartedAt));
   const rolloutImage = readAnnotation(texts.virtualService, virtualService.file, vsSelector, ANNOTATIONS.canaryImage);
   const stepStartedAt = epochSeconds(readAnnotation(texts.virtualService, virtualService.file, vsSelector, ANNOTATIONS.stepStartedAt));
@@ -138,6 +141,7 @@ export function readCanaryState(policy: CanaryPolicy, sources: ManifestTexts<Man
     ...(failedImage !== undefined ? { failedImage } : {}),
     ...(rolloutImage !== undefined ? { rolloutImage } : {}),
     paused,
+    pausedByAnnotation,
     ...(canaryStartedAt !== undefined ? { canaryStartedAt } : {}),
     ...(stepStartedAt !== undefined ? { stepStartedAt } : {}),
     stableDeploymentName,

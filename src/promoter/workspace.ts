@@ -6,7 +6,7 @@ import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/p
 import { dirname, isAbsolute, join, posix } from 'node:path';
 import { PermanentError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { containedPath } from './contained-path.js';
+import { containedPath, type CheckedDirectories } from './contained-path.js';
 import {
   GitAuthError,
   GitPermanentError,
@@ -128,6 +128,8 @@ export class GitWorkspace implements RepoReader {
   /** refreshes since git's own maintenance last ran (fetch runs it only every MAINTENANCE_EVERY). */
   #fetches = 0;
   #queue: Promise<unknown> = Promise.resolve();
+  /** directories of the work tree found plain (not symlinks) since the tree last changed. */
+  #checkedDirectories: CheckedDirectories = { plain: new Set() };
   readonly #options: GitWorkspaceOptions;
   readonly #env: NodeJS.ProcessEnv;
   /** the remote without credentials: the only form written to .git/config or put in an argv. */
@@ -178,10 +180,10 @@ export class GitWorkspace implements RepoReader {
     if (relative === undefined) {
       return Promise.reject(new PermanentError(`cannot read "${path}": not a path inside the repository`));
     }
-    return this.#exclusive(async () => {
+    return this.#exclusiveRead(async () => {
       try {
         // A committed symlink must not make the promoter read (and later push) a file outside the clone.
-        const path = containedPath(this.#options.dir, relative);
+        const path = containedPath(this.#options.dir, relative, this.#checkedDirectories);
         const { size } = await stat(path);
         const maxBytes = this.#options.maxFileBytes ?? DEFAULT_MAX_MANIFEST_BYTES;
         if (size > maxBytes) throw new ManifestTooLargeError(relative, size, maxBytes);
@@ -198,7 +200,7 @@ export class GitWorkspace implements RepoReader {
 
   /** Repo-relative paths matching a glob of `*` segments at HEAD. */
   listFiles(pattern: string): Promise<string[]> {
-    return this.#exclusive(() => Promise.resolve(matchRepoFiles(this.#options.dir, pattern)));
+    return this.#exclusiveRead(() => Promise.resolve(matchRepoFiles(this.#options.dir, pattern)));
   }
 
   /**
@@ -709,7 +711,20 @@ export class GitWorkspace implements RepoReader {
     }
   }
 
+  /** Anything but a read may change the work tree: the directories checked for symlinks are checked again. */
   #exclusive<T>(work: () => Promise<T>): Promise<T> {
+    return this.#exclusiveRead(async () => {
+      this.#checkedDirectories = { plain: new Set() };
+      try {
+        return await work();
+      } finally {
+        this.#checkedDirectories = { plain: new Set() };
+      }
+    });
+  }
+
+  /** One operation at a time on the clone; a read leaves the work tree as it was. */
+  #exclusiveRead<T>(work: () => Promise<T>): Promise<T> {
     const run = this.#queue.then(work, work);
     this.#queue = run.catch(() => undefined);
     return run;
