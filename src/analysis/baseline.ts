@@ -4,7 +4,7 @@
 import { clusterLabelOf, groupExactnessQuery, groupKeyLabels, groupTargets, histogramWitnessQuery, latencyBucketsQuery, parseLe, summedBucketsQuery, type CanaryTarget, type TargetGroup } from './istio-queries.js';
 import type { InstantSample, PrometheusClient, RangeSeries } from './prometheus.js';
 import type { LatencyCounts } from './types.js';
-import { fetchWindowsPerSeries, inexactGroups, summedPerWindow } from './windows.js';
+import { fetchWindowsPerSeries, groupKeyOf, inexactGroups, summedPerWindow } from './windows.js';
 
 export interface BaselineRequest {
   target: CanaryTarget;
@@ -124,11 +124,11 @@ export async function fetchBaselines(
       // Indexed once: matching every target against every summed series took 30 s of CPU at N = 1000.
       const sumsByKey = new Map<string, RangeSeries[]>();
       for (const series of sumsOf[i]!) {
-        const key = JSON.stringify(keyLabels.map((l) => series.labels[l] ?? ''));
+        const key = groupKeyOf(keyLabels.map((l) => series.labels[l] ?? ''));
         sumsByKey.set(key, [...(sumsByKey.get(key) ?? []), series]);
       }
       for (const target of batch.group.targets) {
-        const key = JSON.stringify(keyLabels.map((l) => (l === serviceLabel ? target.service : l === namespaceLabel ? target.namespace : l === clusterLabel ? (target.cluster?.name ?? '') : '')));
+        const key = groupKeyOf(keyLabels.map((l) => (l === serviceLabel ? target.service : l === namespaceLabel ? target.namespace : l === clusterLabel ? (target.cluster?.name ?? '') : '')));
         if (inexact.has(key)) {
           again.push({ target, at: batch.at });
           continue;

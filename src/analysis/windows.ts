@@ -279,6 +279,11 @@ function gridIndex(time: number, grid: readonly number[], intervalSeconds: numbe
   return at !== undefined && ms(at) === ms(time) ? j : -1;
 }
 
+/** One group's identity from its key labels' values, in keyLabels order (label values never hold NUL). */
+export function groupKeyOf(values: readonly string[]): string {
+  return values.join('\u0000');
+}
+
 /**
  * Which groups' sums are not provably exact at every grid point: the integrity check (which sends
  * only its non-zero points) said something there, a sum is not finite or not an integer, or the
@@ -287,7 +292,7 @@ function gridIndex(time: number, grid: readonly number[], intervalSeconds: numbe
 export function inexactGroups(sums: readonly RangeSeries[], integrity: readonly RangeSeries[], keyLabels: readonly string[], grid: readonly number[], interval: number): { labels: Record<string, string>; key: string }[] {
   const checks = new Map<string, { labels: Record<string, string>; sumAt: boolean[]; bad: boolean }>();
   const checkOf = (labels: Record<string, string>) => {
-    const key = JSON.stringify(keyLabels.map((l) => labels[l] ?? ''));
+    const key = groupKeyOf(keyLabels.map((l) => labels[l] ?? ''));
     let check = checks.get(key);
     if (!check) {
       check = { labels, sumAt: new Array<boolean>(grid.length).fill(false), bad: false };
