@@ -12,6 +12,7 @@ import { actionImage, commitMessage, stepAfter, verdictSummary } from './commit-
 import { plan, type Action, type Analysis, type Gate } from './plan.js';
 import { gatedApplications, parseCanaryPolicy, policyClusters, primaryApplication, policyNameOf, writablePaths, type CanaryPolicy } from './policy.js';
 import { PartialMetricsError, type ApplicationStatusView, type ArgoPort, type CanaryTarget, type Change, type DeliveryPort, type JudgeFn, type MetricsPort, type PushOutcome, type RepoReader, type SyncInfo } from './ports.js';
+import { mapConcurrent } from './concurrent.js';
 import { ParsedManifest } from './manifest-edits.js';
 import type { ParseCache } from './parse-cache.js';
 import { readCanaryState, type CanaryState, type ManifestTexts } from './state.js';
@@ -54,6 +55,8 @@ export class TickDeadlineError extends TransientError {
 }
 
 const DEFAULT_GATE_TIMEOUT_MS = 10_000;
+/** files read at once in a tick: enough to keep the file system busy, few enough to bound memory. */
+const READ_CONCURRENCY = 32;
 
 /** `work`, or a rejection with `error()` once `ms` have passed (the work itself goes on unobserved). */
 function within<T>(work: Promise<T>, ms: number, error: () => Error): Promise<T> {
@@ -117,15 +120,18 @@ interface Observed {
  * The policy's three manifests at HEAD, each parsed at most once per round: `parsed` (path ->
  * manifest) is shared by every canary of the round, so a file two canaries name is parsed once too.
  */
-async function readTexts(git: RepoReader, policy: CanaryPolicy, parsed: Map<string, ParsedManifest>): Promise<ManifestTexts<ParsedManifest>> {
+async function readTexts(git: RepoReader, policy: CanaryPolicy, parsed: Map<string, Promise<ParsedManifest>>): Promise<ManifestTexts<ParsedManifest>> {
   const { virtualService, deployments } = policy.spec;
-  const read = async (path: string): Promise<ParsedManifest> => {
-    const known = parsed.get(path);
-    if (known) return known;
-    const text = await git.readFile(path);
-    if (text === undefined) throw new Error(`${path}: file named by the policy does not exist at HEAD`);
-    const manifest = new ParsedManifest(text, path);
-    parsed.set(path, manifest);
+  const read = (path: string): Promise<ParsedManifest> => {
+    // The promise is kept, so canaries observed side by side share one read of a file too.
+    let manifest = parsed.get(path);
+    if (!manifest) {
+      manifest = git.readFile(path).then((text) => {
+        if (text === undefined) throw new Error(`${path}: file named by the policy does not exist at HEAD`);
+        return new ParsedManifest(text, path);
+      });
+      parsed.set(path, manifest);
+    }
     return manifest;
   };
   const [vs, stable, canary] = await Promise.all([read(virtualService.file), read(deployments.stable.file), read(deployments.canary.file)]);
@@ -138,17 +144,23 @@ async function loadPolicies(deps: ReconcileDeps): Promise<{ policies: { policy: 
   for (const glob of deps.policyGlobs) for (const file of await deps.git.listFiles(glob)) files.add(file);
   const policies: { policy: CanaryPolicy; file: string }[] = [];
   const errors: CanaryReport[] = [];
-  for (const file of [...files].sort()) {
-    let text = '';
+  const sorted = [...files].sort();
+  // Read side by side; a policy that cannot be read (a symlink, a read error) skips that canary only.
+  const texts = await mapConcurrent(sorted, READ_CONCURRENCY, (file): Promise<{ text: string; error?: Error }> =>
+    deps.git.readFile(file).then(
+      (text) => ({ text: text ?? '' }),
+      (error: unknown) => ({ text: '', error: error instanceof Error ? error : new Error(`cannot read ${file}: ${String(error)}`) }),
+    ),
+  );
+  sorted.forEach((file, i) => {
+    const { text, error: readError } = texts[i]!;
     try {
-      // Inside the try: a policy that cannot be read (a symlink, a read error) skips that canary only.
-      text = (await deps.git.readFile(file)) ?? '';
-      const source = text;
-      policies.push({ policy: deps.parseCache ? deps.parseCache.get('policy', file, source, () => parseCanaryPolicy(source, file)) : parseCanaryPolicy(source, file), file });
+      if (readError !== undefined) throw readError;
+      policies.push({ policy: deps.parseCache ? deps.parseCache.get('policy', file, text, () => parseCanaryPolicy(text, file)) : parseCanaryPolicy(text, file), file });
     } catch (error) {
       errors.push({ canary: policyNameOf(text, file), file, outcome: 'error', reason: 'invalid CanaryPolicy; this canary is skipped', error: errorMessage(error) });
     }
-  }
+  });
   return { policies, errors };
 }
 
@@ -462,7 +474,7 @@ function combineClusters(name: string, clusters: string[], results: Map<string, 
   }
 }
 
-async function observe(deps: ReconcileDeps, policy: CanaryPolicy, file: string, parsed: Map<string, ParsedManifest>): Promise<Observed> {
+async function observe(deps: ReconcileDeps, policy: CanaryPolicy, file: string, parsed: Map<string, Promise<ParsedManifest>>): Promise<Observed> {
   const texts = await readTexts(deps.git, policy, parsed);
   if (!deps.parseCache) return { policy, file, texts, state: readCanaryState(policy, texts) };
   // The state is a function of the policy and the three texts: unchanged since the last tick, it is
@@ -532,16 +544,23 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<TickReport> {
   while (pending.length > 0) {
     const gates = new GateCache(deps.argo, deps.git, head, deps.gateTimeoutMs ?? DEFAULT_GATE_TIMEOUT_MS, pending.map((p) => p.policy));
     const round: { observed: Observed; gate: PendingGate }[] = [];
-    const parsed = new Map<string, ParsedManifest>();
-    for (const { policy, file } of pending.splice(0)) {
+    const parsed = new Map<string, Promise<ParsedManifest>>();
+    // Read side by side (thousands of small files), reported in the policies' order.
+    const observations = await mapConcurrent(pending.splice(0), READ_CONCURRENCY, async ({ policy, file }) => {
       try {
-        const observed = await observe(deps, policy, file, parsed);
+        return { policy, file, observed: await observe(deps, policy, file, parsed) };
+      } catch (error) {
+        return { policy, file, error };
+      }
+    });
+    for (const { policy, file, observed, error } of observations) {
+      if (observed) {
         // Read, not awaited: the Argo CD gate never holds up the analysis (or a rollback).
         round.push({ observed, gate: pendingGate(gates.gate(policy)) });
-      } catch (error) {
-        logger.error({ canary: policy.metadata.name, error: errorMessage(error) }, 'cannot read the canary manifests; holding');
-        reports.push({ canary: policy.metadata.name, file, outcome: 'error', reason: 'cannot read the canary manifests; holding', error: errorMessage(error) });
+        continue;
       }
+      logger.error({ canary: policy.metadata.name, error: errorMessage(error) }, 'cannot read the canary manifests; holding');
+      reports.push({ canary: policy.metadata.name, file, outcome: 'error', reason: 'cannot read the canary manifests; holding', error: errorMessage(error) });
     }
     // Every progressing canary is analysed, whatever Argo CD says: a rollback must not wait for a
     // shared Application to settle. The plan still promotes only once the step is synced.

@@ -128,6 +128,8 @@ export class GitWorkspace implements RepoReader {
   /** refreshes since git's own maintenance last ran (fetch runs it only every MAINTENANCE_EVERY). */
   #fetches = 0;
   #queue: Promise<unknown> = Promise.resolve();
+  /** reads in flight since the last exclusive operation was queued. */
+  readonly #readers = new Set<Promise<unknown>>();
   /** directories of the work tree found plain (not symlinks) since the tree last changed. */
   #checkedDirectories: CheckedDirectories = { plain: new Set() };
   readonly #options: GitWorkspaceOptions;
@@ -711,22 +713,32 @@ export class GitWorkspace implements RepoReader {
     }
   }
 
-  /** Anything but a read may change the work tree: the directories checked for symlinks are checked again. */
+  /** Anything but a read may change the work tree: it waits for the reads before it, and the directories checked for symlinks are checked again. */
   #exclusive<T>(work: () => Promise<T>): Promise<T> {
-    return this.#exclusiveRead(async () => {
+    const exclusive = async (): Promise<T> => {
       this.#checkedDirectories = { plain: new Set() };
       try {
         return await work();
       } finally {
         this.#checkedDirectories = { plain: new Set() };
       }
-    });
+    };
+    const before = Promise.all([this.#queue, ...this.#readers]);
+    this.#readers.clear();
+    const run = before.then(exclusive, exclusive);
+    this.#queue = run.catch(() => undefined);
+    return run;
   }
 
-  /** One operation at a time on the clone; a read leaves the work tree as it was. */
+  /**
+   * A read leaves the work tree as it was: reads run side by side (a tick reads thousands of files),
+   * each after every operation queued before it, and before every one queued after it.
+   */
   #exclusiveRead<T>(work: () => Promise<T>): Promise<T> {
     const run = this.#queue.then(work, work);
-    this.#queue = run.catch(() => undefined);
+    const settled = run.catch(() => undefined);
+    this.#readers.add(settled);
+    void settled.then(() => this.#readers.delete(settled));
     return run;
   }
 }
