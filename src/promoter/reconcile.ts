@@ -1,6 +1,7 @@
 // One reconcile tick: observe (HEAD, Argo CD, Prometheus), decide (the pure plan), act (one
 // commit, then a sync request). Level-triggered and idempotent: a lost push race re-reads HEAD
-// and decides again; nothing is force-pushed and nothing is kept in memory between ticks.
+// and decides again; nothing is force-pushed and nothing a decision depends on is kept in memory
+// between ticks (only parses of texts that have not changed, see parse-cache.ts).
 import { combineClusterVerdicts } from '../analysis/clusters.js';
 import { edgesToRead, projectLatency, unionOfEdges } from '../analysis/read-edges.js';
 import { ENVOY_BUCKETS_MS } from '../analysis/settings.js';
