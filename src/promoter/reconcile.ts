@@ -56,6 +56,7 @@ export class TickDeadlineError extends TransientError {
 }
 
 const DEFAULT_GATE_TIMEOUT_MS = 10_000;
+const DEADLINE_PASSED = 'the tick deadline passed before the decision was written; the next tick decides again';
 /** files read at once in a tick: enough to keep the file system busy, few enough to bound memory. */
 const READ_CONCURRENCY = 32;
 
@@ -618,9 +619,9 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<TickReport> {
       reports.push({ ...base, outcome: 'error', action: action.kind, reason: 'could not write the decision; holding', error: errorMessage(error) });
       raced = true; // the adapter reset the clone to the remote; re-read before acting again
     };
-    /** Sends the batched decisions in one push; called before waiting on anything, so a slow gate never holds a decision already made. */
     // Sync requests of the round's pushes, one after the other, off the decisions' path.
     let syncs: Promise<void> = Promise.resolve();
+    /** Sends the batched decisions in one push; called before waiting on anything, so a slow gate never holds a decision already made. */
     const flush = async (): Promise<void> => {
       if (batch.length === 0 || !deps.delivery.deliverAll) return;
       const deliverAll = deps.delivery.deliverAll.bind(deps.delivery);
@@ -631,7 +632,7 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<TickReport> {
         }
       };
       if (deps.mayWrite && !deps.mayWrite()) notWritten(NOT_LEADER);
-      else if (pastDeadline(deps)) notWritten('the tick deadline passed before the decision was written; the next tick decides again', 'tick deadline passed');
+      else if (pastDeadline(deps)) notWritten(DEADLINE_PASSED, 'tick deadline passed');
       else {
         try {
           const outcomes = await deliverAll(batch.map((b) => b.change));
@@ -700,7 +701,7 @@ export async function reconcileOnce(deps: ReconcileDeps): Promise<TickReport> {
       }
       if (pastDeadline(deps)) {
         log.warn({ action: action.kind }, 'tick deadline passed; not writing, the next tick decides again');
-        reports.push({ ...base, outcome: 'error', action: action.kind, reason: 'the tick deadline passed before the decision was written; the next tick decides again', error: 'tick deadline passed' });
+        reports.push({ ...base, outcome: 'error', action: action.kind, reason: DEADLINE_PASSED, error: 'tick deadline passed' });
         continue;
       }
       const item: Decided = { observed, action, analysis, base, log };

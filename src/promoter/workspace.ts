@@ -182,7 +182,7 @@ export class GitWorkspace implements RepoReader {
     if (relative === undefined) {
       return Promise.reject(new PermanentError(`cannot read "${path}": not a path inside the repository`));
     }
-    return this.#exclusiveRead(async () => {
+    return this.#shared(async () => {
       try {
         // A committed symlink must not make the promoter read (and later push) a file outside the clone.
         const path = containedPath(this.#options.dir, relative, this.#checkedDirectories);
@@ -202,7 +202,7 @@ export class GitWorkspace implements RepoReader {
 
   /** Repo-relative paths matching a glob of `*` segments at HEAD. */
   listFiles(pattern: string): Promise<string[]> {
-    return this.#exclusiveRead(() => Promise.resolve(matchRepoFiles(this.#options.dir, pattern)));
+    return this.#shared(() => Promise.resolve(matchRepoFiles(this.#options.dir, pattern)));
   }
 
   /**
@@ -265,14 +265,7 @@ export class GitWorkspace implements RepoReader {
       if (real.length === 0) return { kind: 'pushed-all', each };
       const committer = identityLine(identity);
       const stream: string[] = ['feature done'];
-      real.forEach((i, k) => {
-        const change = changes[i]!;
-        stream.push('commit refs/promoter/commit', `mark :${k + 1}`);
-        if (change.author) stream.push(`author ${identityLine(change.author)} now`);
-        stream.push(`committer ${committer} now`, fastImportData(cleanupMessage(change.message)), `from ${k === 0 ? base : `:${k}`}`);
-        for (const path of pathsOf[i] ?? []) stream.push(`M 100644 inline ${quotePath(path)}`, fastImportData(change.files[path] ?? ''));
-        stream.push('');
-      });
+      real.forEach((i, k) => stream.push(...fastImportCommit(changes[i]!, pathsOf[i] ?? [], `:${k + 1}`, k === 0 ? base : `:${k}`, committer)));
       real.forEach((_, k) => stream.push(`get-mark :${k + 1}`));
       stream.push('done', '');
       const { stdout } = await this.#fastImport(stream.join('\n'));
@@ -591,11 +584,7 @@ export class GitWorkspace implements RepoReader {
     const committer = identityLine(identity);
     const stream: string[] = ['feature done'];
     for (const path of paths) stream.push(`ls ${base} ${quotePath(path)}`);
-    stream.push('commit refs/promoter/commit', 'mark :1');
-    if (change.author) stream.push(`author ${identityLine(change.author)} now`);
-    stream.push(`committer ${committer} now`, fastImportData(cleanupMessage(change.message)), `from ${base}`);
-    for (const path of paths) stream.push(`M 100644 inline ${quotePath(path)}`, fastImportData(change.files[path] ?? ''));
-    stream.push('');
+    stream.push(...fastImportCommit(change, paths, ':1', base, committer));
     for (const path of paths) stream.push(`ls :1 ${quotePath(path)}`);
     stream.push('get-mark :1', 'done', '');
     const { stdout } = await this.#fastImport(stream.join('\n'));
@@ -713,10 +702,9 @@ export class GitWorkspace implements RepoReader {
     }
   }
 
-  /** Anything but a read may change the work tree: it waits for the reads before it, and the directories checked for symlinks are checked again. */
+  /** Anything but a read may change the work tree: it waits for the reads before it, and afterwards the directories checked for symlinks are checked again. */
   #exclusive<T>(work: () => Promise<T>): Promise<T> {
     const exclusive = async (): Promise<T> => {
-      this.#checkedDirectories = { plain: new Set() };
       try {
         return await work();
       } finally {
@@ -734,7 +722,7 @@ export class GitWorkspace implements RepoReader {
    * A read leaves the work tree as it was: reads run side by side (a tick reads thousands of files),
    * each after every operation queued before it, and before every one queued after it.
    */
-  #exclusiveRead<T>(work: () => Promise<T>): Promise<T> {
+  #shared<T>(work: () => Promise<T>): Promise<T> {
     const run = this.#queue.then(work, work);
     const settled = run.catch(() => undefined);
     this.#readers.add(settled);
@@ -770,6 +758,16 @@ const MAINTENANCE_EVERY = 50;
 
 /** More packs than this in the clone (one per promoter commit) are merged after the next push. */
 const MAX_SMALL_PACKS = 24;
+
+/** The fast-import commands of one commit of `change` on the private ref, marked `mark`, on top of `from` (a sha or a mark). */
+function fastImportCommit(change: FileChange, paths: readonly string[], mark: string, from: string, committer: string): string[] {
+  const lines = ['commit refs/promoter/commit', `mark ${mark}`];
+  if (change.author) lines.push(`author ${identityLine(change.author)} now`);
+  lines.push(`committer ${committer} now`, fastImportData(cleanupMessage(change.message)), `from ${from}`);
+  for (const path of paths) lines.push(`M 100644 inline ${quotePath(path)}`, fastImportData(change.files[path] ?? ''));
+  lines.push('');
+  return lines;
+}
 
 /** "Name <email>" for a fast-import author or committer line; refuses what would break the line. */
 function identityLine(person: GitIdentity): string {
